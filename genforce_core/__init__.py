@@ -1,0 +1,14 @@
+"""genforce-core: registries, plugin discovery and the GAN training engine of genforce."""
+from . import compat as _compat  # noqa: F401  (mmengine fixes must precede any mmengine use)
+from .hookspecs import PLUGIN_API_VERSION, hookimpl
+from .plugins import PluginManager, load_plugins
+from .registry import (CONVERTERS, DATA_SAMPLERS, DATASETS, HOOKS, LOSSES, METRICS, MODELS,
+                       OPTIM_WRAPPER_CONSTRUCTORS, RUNNERS)
+
+__version__ = '0.1.0'
+
+__all__ = [
+    '__version__', 'PLUGIN_API_VERSION', 'hookimpl', 'load_plugins', 'PluginManager',
+    'MODELS', 'LOSSES', 'RUNNERS', 'HOOKS', 'DATASETS', 'METRICS', 'CONVERTERS',
+    'DATA_SAMPLERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
+]
