@@ -1,0 +1,46 @@
+"""The ``genforce`` command line: core subcommands plus those that plugins add."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Each module exposes ``add_parser(subparsers)`` which adds one subcommand and sets
+# ``func`` (called with the parsed namespace, returns an exit code or None).
+CORE_COMMANDS = ('plugins', 'train', 'test', 'prepare_dataset')
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from genforce_core import __version__
+    from genforce_core.plugins import load_plugins
+
+    parser = argparse.ArgumentParser(
+        prog='genforce', description='Train, evaluate, convert and sample GANs.')
+    parser.add_argument('--version', action='version', version=f'genforce-core {__version__}')
+    subparsers = parser.add_subparsers(dest='command', metavar='COMMAND')
+    for name in CORE_COMMANDS:
+        importlib.import_module(f'genforce_core.cli.{name}').add_parser(subparsers)
+    load_plugins().add_cli_commands(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, 'func', None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserFacingError as exc:  # clear errors, no traceback
+        print(f'genforce {args.command}: error: {exc}', file=sys.stderr)
+        return 1
+
+
+class UserFacingError(Exception):
+    """An error whose message says everything the user needs; printed without a traceback."""
+
+
+if __name__ == '__main__':
+    sys.exit(main())
