@@ -6,6 +6,13 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from genforce_core.errors import GenforceError
+from genforce_core.plugins import PluginError
+from genforce_core.registry import RegistrationConflict, UnknownModuleError
+
+USER_FACING_ERRORS = (GenforceError, PluginError, RegistrationConflict, UnknownModuleError,
+                      FileNotFoundError)
+
 # Each module exposes ``add_parser(subparsers)`` which adds one subcommand and sets
 # ``func`` (called with the parsed namespace, returns an exit code or None).
 CORE_COMMANDS = ('plugins', 'train', 'test', 'prepare_dataset')
@@ -33,13 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except UserFacingError as exc:  # clear errors, no traceback
+    except USER_FACING_ERRORS as exc:  # the message says it all: no traceback
         print(f'genforce {args.command}: error: {exc}', file=sys.stderr)
         return 1
-
-
-class UserFacingError(Exception):
-    """An error whose message says everything the user needs; printed without a traceback."""
 
 
 if __name__ == '__main__':
