@@ -2,13 +2,17 @@
 from . import compat as _compat  # noqa: F401  (mmengine fixes must precede any mmengine use)
 from .hookspecs import PLUGIN_API_VERSION, hookimpl
 from .plugins import PluginManager, load_plugins
-from .registry import (CONVERTERS, DATA_SAMPLERS, DATASETS, HOOKS, LOSSES, METRICS, MODELS,
-                       OPTIM_WRAPPER_CONSTRUCTORS, RUNNERS)
+from .registry import (CONVERTERS, DATA_SAMPLERS, DATASETS, HOOKS, LOOPS, LOSSES, METRICS,
+                       MODEL_WRAPPERS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS, RUNNERS)
+
+# Importing these registers the core's own modules (GAN, losses, runner, loop, datasets, ...).
+from . import checkpoint, data, engine, models  # noqa: E402, F401, I001
+from .engine import distributed, loop, optim, runner  # noqa: E402, F401, I001
 
 __version__ = '0.1.0'
 
 __all__ = [
     '__version__', 'PLUGIN_API_VERSION', 'hookimpl', 'load_plugins', 'PluginManager',
-    'MODELS', 'LOSSES', 'RUNNERS', 'HOOKS', 'DATASETS', 'METRICS', 'CONVERTERS',
-    'DATA_SAMPLERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
+    'MODELS', 'LOSSES', 'RUNNERS', 'HOOKS', 'DATASETS', 'METRICS', 'CONVERTERS', 'LOOPS',
+    'MODEL_WRAPPERS', 'DATA_SAMPLERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
 ]

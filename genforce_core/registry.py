@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import METRICS as MMENGINE_METRICS
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
@@ -128,12 +130,29 @@ HOOKS = GenforceRegistry('hook', parent=MMENGINE_HOOKS)
 DATASETS = GenforceRegistry('dataset', parent=MMENGINE_DATASETS)
 METRICS = GenforceRegistry('metric', parent=MMENGINE_METRICS)
 CONVERTERS = GenforceRegistry('converter')
-# Beyond DESIGN's seven: the runner builds samplers and optimizer constructors from these
-# mmengine registries, and the core ships a resumable sampler and the lazy-regularization
-# Adam constructor.
+# Beyond DESIGN's seven: the runner builds samplers, loops, model wrappers and optimizer
+# constructors from these mmengine registries, and the core ships its own of each (resumable
+# sampler, kimg-based GAN loop, gradient-syncing GAN wrapper, lazy-regularization Adam).
+LOOPS = GenforceRegistry('loop', parent=MMENGINE_LOOPS)
+MODEL_WRAPPERS = GenforceRegistry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS)
 DATA_SAMPLERS = GenforceRegistry('data sampler', parent=MMENGINE_DATA_SAMPLERS)
 OPTIM_WRAPPER_CONSTRUCTORS = GenforceRegistry('optimizer wrapper constructor',
                                               parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS)
+
+
+def _scope_children_for_the_rest() -> None:
+    """Give every other mmengine root registry an empty ``genforce`` child: mmengine resolves
+    ``default_scope`` in each registry it builds from (optimizers, visualizers, collate
+    functions, ...) and warns when the scope has no child there."""
+    import mmengine.registry as mmengine_registry
+
+    for name in dir(mmengine_registry):
+        root = getattr(mmengine_registry, name)
+        if isinstance(root, Registry) and root.parent is None and SCOPE not in root.children:
+            Registry(root.name, parent=root, scope=SCOPE)
+
+
+_scope_children_for_the_rest()
 
 ALL_REGISTRIES: dict[str, GenforceRegistry] = {
     'models': MODELS,
@@ -143,6 +162,8 @@ ALL_REGISTRIES: dict[str, GenforceRegistry] = {
     'datasets': DATASETS,
     'metrics': METRICS,
     'converters': CONVERTERS,
+    'loops': LOOPS,
+    'model_wrappers': MODEL_WRAPPERS,
     'data_samplers': DATA_SAMPLERS,
     'optim_wrapper_constructors': OPTIM_WRAPPER_CONSTRUCTORS,
 }

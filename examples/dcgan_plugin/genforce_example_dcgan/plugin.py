@@ -1,0 +1,18 @@
+"""Entry point of the example plugin (``[project.entry-points."genforce.plugins"]``)."""
+from genforce_core import hookimpl
+
+# The plugin API this plugin was written against; genforce skips it with a warning if the
+# installed genforce-core speaks an incompatible one.
+GENFORCE_PLUGIN_API = '1.0'
+
+
+@hookimpl
+def genforce_register_modules(registries):
+    # Importing the module runs its @MODELS.register_module() decorators; genforce records
+    # that this plugin registered DCGANGenerator and DCGANDiscriminator.
+    from . import networks  # noqa: F401
+
+
+@hookimpl
+def genforce_op_status():
+    return {}  # no custom CUDA ops: plain PyTorch layers

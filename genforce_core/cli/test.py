@@ -1,0 +1,34 @@
+"""``genforce test CONFIG CHECKPOINT``: evaluate a checkpoint with the config's metrics."""
+from __future__ import annotations
+
+import argparse
+import os.path as osp
+
+from ..engine.runner import build_runner
+from ..errors import ConfigError
+from .common import add_run_arguments, prepare_config
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser('test', help='evaluate a checkpoint', description=__doc__)
+    add_run_arguments(parser)
+    parser.add_argument('checkpoint', help='checkpoint file to evaluate')
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
+    cfg = prepare_config(args)
+    missing = [k for k in ('test_dataloader', 'test_cfg', 'test_evaluator') if not cfg.get(k)]
+    if missing:
+        raise ConfigError(f'{args.config} has no {", ".join(missing)}: nothing to evaluate. '
+                          'Add a metric (e.g. FID from genforce-plugin-metrics-fid) to the '
+                          'config.')
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    runner = build_runner(cfg)
+    metrics = runner.test()
+    for name, value in (metrics or {}).items():
+        print(f'{name}: {value}')
+    return 0

@@ -1,0 +1,1 @@
+"""The training engine on mmengine: runner, GAN loop, distributed helpers, optimizers."""

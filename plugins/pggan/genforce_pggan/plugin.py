@@ -1,0 +1,26 @@
+"""Entry point of the ``pggan`` genforce plugin (group ``genforce.plugins``).
+
+Registers nothing yet: the package is a skeleton, and the PGGAN modules land with the PGGAN
+issue. They will be imported by :func:`genforce_register_modules`, so that their classes
+register into the core registries (``@MODELS.register_module()``) and are attributed to this
+plugin.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from genforce_core import hookimpl
+
+GENFORCE_PLUGIN_API = '1.0'
+
+
+@hookimpl
+def genforce_register_modules(registries: SimpleNamespace) -> None:
+    """Import the plugin's modules into the core registries (none exist yet)."""
+
+
+@hookimpl
+def genforce_model_zoo() -> list[dict[str, Any]]:
+    """Model-zoo entries for the official PGGAN weights: none until the networks land."""
+    return []
