@@ -33,15 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, 'func', None):
-        parser.print_help()
-        return 2
+    command = 'genforce'
     try:
+        parser = build_parser()  # loads the plugins: strict mode may fail here
+        args = parser.parse_args(argv)
+        if not getattr(args, 'func', None):
+            parser.print_help()
+            return 2
+        command = f'genforce {args.command}'
         return int(args.func(args) or 0)
     except USER_FACING_ERRORS as exc:  # the message says it all: no traceback
-        print(f'genforce {args.command}: error: {exc}', file=sys.stderr)
+        print(f'{command}: error: {exc}', file=sys.stderr)
         return 1
 
 

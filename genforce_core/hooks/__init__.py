@@ -1,0 +1,10 @@
+"""Training hooks of the core: sample grids, progress in kimg, kimg-based checkpoints.
+
+Importing this package registers them in :data:`genforce_core.registry.HOOKS`.
+"""
+from .checkpoint import KimgCheckpointHook
+from .grid import make_grid, save_grid
+from .progress import GANProgressHook
+from .samples import SampleGridHook
+
+__all__ = ['SampleGridHook', 'GANProgressHook', 'KimgCheckpointHook', 'make_grid', 'save_grid']
