@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..engine.runner import build_runner
+from ..engine.runner import build_runner, find_latest_complete_checkpoint
+from ..models import NonFiniteLossError
 from .common import add_run_arguments, prepare_config
 
 
@@ -27,7 +28,11 @@ def run(args: argparse.Namespace) -> int:
     if args.amp:
         enable_amp(cfg)
     runner = build_runner(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except NonFiniteLossError as exc:
+        last = find_latest_complete_checkpoint(runner.work_dir)
+        raise NonFiniteLossError(f'{exc}\nlast complete checkpoint: {last}') from None
     return 0
 
 

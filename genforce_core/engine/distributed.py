@@ -14,25 +14,34 @@ from torch import nn
 from ..registry import MODEL_WRAPPERS
 
 
+def _average_over_ranks(tensors: list[torch.Tensor]) -> None:
+    """Replace each tensor by its mean over all ranks (one flat all-reduce)."""
+    if get_world_size() == 1 or not tensors:
+        return
+    flat = torch.cat([t.flatten() for t in tensors])
+    torch_dist.all_reduce(flat)
+    flat /= get_world_size()
+    offset = 0
+    for t in tensors:
+        t.copy_(flat[offset:offset + t.numel()].view_as(t))
+        offset += t.numel()
+
+
 def all_reduce_gradients(module: nn.Module) -> None:
     """Average the gradients of ``module``'s trainable parameters over all ranks."""
-    world = get_world_size()
-    if world == 1:
+    if get_world_size() == 1:
         return
     params = [p for p in module.parameters() if p.requires_grad]
-    if not params:
-        return
     for p in params:  # a parameter unused on this rank still joins the reduction
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-    flat = torch.cat([p.grad.flatten() for p in params])
-    torch_dist.all_reduce(flat)
-    flat /= world
-    offset = 0
-    for p in params:
-        n = p.numel()
-        p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
-        offset += n
+    _average_over_ranks([p.grad for p in params])
+
+
+def all_reduce_buffers(module: nn.Module) -> None:
+    """Average floating-point buffers (BatchNorm statistics, ``w_avg``) over all ranks, so
+    every rank holds the same model; each rank updated them from its own share of the batch."""
+    _average_over_ranks([b for b in module.buffers() if b.is_floating_point()])
 
 
 def broadcast_module(module: nn.Module, src: int = 0) -> None:

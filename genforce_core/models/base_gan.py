@@ -21,12 +21,13 @@ from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import nn
 
-from ..engine.distributed import all_reduce_gradients
+from ..engine.distributed import all_reduce_buffers, all_reduce_gradients
+from ..errors import GenforceError
 from ..registry import LOSSES, MODELS
 from .ema import GeneratorEMA
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(GenforceError, FloatingPointError):
     """A loss became NaN or Inf; the run stops and the last checkpoint stays as it was."""
 
 
@@ -122,6 +123,8 @@ class GAN(BaseModel):
             log.update(self._run_phase(d_optim, self.discriminator, 'Dreg',
                                        lambda: self.d_reg(self, real_img, real_c)))
         self._train_only(None)
+        all_reduce_buffers(self.generator)
+        all_reduce_buffers(self.discriminator)
 
         global_batch = batch * get_world_size()
         self.images_seen += global_batch
