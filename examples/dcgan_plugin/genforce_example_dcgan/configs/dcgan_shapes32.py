@@ -33,8 +33,13 @@ train_cfg = dict(type='GANTrainLoop', total_kimg=50)
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=500, by_epoch=False, max_keep_ckpts=3),
+    checkpoint=None,
 )
+custom_hooks = [
+    dict(type='SampleGridHook', interval_kimg=10, num_samples=64),
+    dict(type='GANProgressHook', interval=50),
+    dict(type='KimgCheckpointHook', interval_kimg=25, max_keep_ckpts=3),
+]
 log_processor = dict(by_epoch=False, window_size=10)
 visualizer = dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend'),
                                                    dict(type='TensorboardVisBackend')])
