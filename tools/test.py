@@ -1,4 +1,4 @@
-"""Thin wrapper: `python tools/test.py ARGS` is `genforce test ARGS` (used by the launch scripts)."""
+"""`python tools/test.py ARGS` is `genforce test ARGS` (used by the launch scripts)."""
 import sys
 
 from genforce_core.cli.main import main

@@ -1,4 +1,4 @@
-"""Thin wrapper: `python tools/train.py ARGS` is `genforce train ARGS` (used by the launch scripts)."""
+"""`python tools/train.py ARGS` is `genforce train ARGS` (used by the launch scripts)."""
 import sys
 
 from genforce_core.cli.main import main
