@@ -19,7 +19,6 @@ except importlib_metadata.PackageNotFoundError:
 
 import genforce_converters as package  # noqa: E402
 from genforce_converters import plugin  # noqa: E402
-
 from genforce_core.plugins import load_plugins  # noqa: E402
 
 

@@ -18,9 +18,8 @@ except importlib_metadata.PackageNotFoundError:
                 allow_module_level=True)
 
 import genforce_metrics_fid as package  # noqa: E402
-from genforce_metrics_fid import plugin  # noqa: E402
-
 from genforce_core.plugins import load_plugins  # noqa: E402
+from genforce_metrics_fid import plugin  # noqa: E402
 
 
 def test_metrics_fid_plugin_is_discovered_and_loaded():

@@ -20,9 +20,8 @@ except importlib_metadata.PackageNotFoundError:
                 allow_module_level=True)
 
 import genforce_stylegan as package  # noqa: E402
-from genforce_stylegan import plugin  # noqa: E402
-
 from genforce_core.plugins import load_plugins  # noqa: E402
+from genforce_stylegan import plugin  # noqa: E402
 
 
 def test_stylegan_plugin_is_discovered_and_loaded():

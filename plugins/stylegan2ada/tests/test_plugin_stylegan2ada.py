@@ -20,9 +20,8 @@ except importlib_metadata.PackageNotFoundError:
                 allow_module_level=True)
 
 import genforce_stylegan2ada as package  # noqa: E402
-from genforce_stylegan2ada import plugin  # noqa: E402
-
 from genforce_core.plugins import load_plugins  # noqa: E402
+from genforce_stylegan2ada import plugin  # noqa: E402
 
 
 def test_stylegan2ada_plugin_is_discovered_and_loaded():
