@@ -225,3 +225,12 @@ def test_slurm_train_rendezvous_under_fake_srun(config, tmp_path, tiny_dcgan,
         env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert_ranks_agree(work, 2, 32)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only message')
+def test_amp_without_a_gpu_is_a_clear_error(genforce, example_config, example_plugin_site,
+                                            tmp_path):
+    proc = genforce(['train', str(example_config), '--amp', '--work-dir', str(tmp_path)],
+                    pythonpath=[example_plugin_site], check=False)
+    assert proc.returncode == 1
+    assert '--amp (automatic mixed precision) needs a CUDA GPU' in proc.stderr

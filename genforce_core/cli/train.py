@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..engine.runner import build_runner, find_latest_complete_checkpoint
+from ..errors import ConfigError
 from ..models import NonFiniteLossError
 from .common import add_run_arguments, prepare_config
 
@@ -38,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
 
 def enable_amp(cfg) -> None:
     """Switch every optimizer wrapper of the config to mmengine's AmpOptimWrapper."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError('--amp (automatic mixed precision) needs a CUDA GPU, and none is '
+                          'visible; train without --amp on this machine')
     optim = cfg.optim_wrapper
     wrappers = [optim] if 'optimizer' in optim else [
         v for k, v in optim.items() if isinstance(v, dict) and 'optimizer' in v]

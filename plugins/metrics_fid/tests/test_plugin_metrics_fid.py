@@ -1,39 +1,8 @@
-"""The metrics_fid plugin is found through its entry point and loads cleanly."""
-from __future__ import annotations
+"""The metrics_fid plugin is found through its entry point and honours the plugin contract."""
+from genforce_core.testing import check_plugin_contract, skip_unless_installed
 
-import importlib.metadata as importlib_metadata
-
-import pytest
-from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
-
-DIST = 'genforce-plugin-metrics-fid'
-NAME = 'metrics_fid'
-PACKAGE = 'genforce_metrics_fid'
-
-try:
-    importlib_metadata.distribution(DIST)
-except importlib_metadata.PackageNotFoundError:
-    pytest.skip(f'{DIST} is not installed: pip install -e plugins/{NAME}',
-                allow_module_level=True)
-
-import genforce_metrics_fid as package  # noqa: E402
-from genforce_core.plugins import load_plugins  # noqa: E402
-from genforce_metrics_fid import plugin  # noqa: E402
+skip_unless_installed('genforce-plugin-metrics-fid')
 
 
-def test_metrics_fid_plugin_is_discovered_and_loaded():
-    manager = load_plugins()
-    info = manager.plugins[NAME]
-    assert info.status == 'loaded', info.error
-    assert info.distribution == DIST
-    assert info.version == importlib_metadata.version(DIST) == package.__version__
-    assert info.module == f'{PACKAGE}.plugin'
-    assert info.api_version == plugin.GENFORCE_PLUGIN_API == '1.0'
-    assert manager.pm.get_plugin(NAME) is plugin
-
-
-def test_metrics_fid_requires_a_core_version_range():
-    requires = [Requirement(r) for r in importlib_metadata.requires(DIST) or []]
-    core = [r for r in requires if r.name == 'genforce-core']
-    assert core and core[0].specifier == SpecifierSet('>=0.1,<0.2')
+def test_metrics_fid_plugin_contract():
+    check_plugin_contract('metrics_fid', 'genforce-plugin-metrics-fid')

@@ -1,0 +1,69 @@
+"""Contract checks for plugin test suites: one call checks that a plugin is discovered,
+loads, declares its API and a core version range, and that its hooks return well-formed data.
+
+    from genforce_core.testing import check_plugin_contract, skip_unless_installed
+
+    skip_unless_installed('genforce-plugin-mygan')
+
+    def test_plugin_contract():
+        check_plugin_contract('mygan', 'genforce-plugin-mygan')
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as importlib_metadata
+
+from packaging.requirements import Requirement
+
+from . import __version__ as core_version
+from .plugins import load_plugins
+
+ZOO_KEYS = {'name', 'family', 'resolution', 'dataset', 'url', 'sha256', 'converter'}
+
+
+def skip_unless_installed(distribution: str) -> None:
+    """Skip the calling test module when ``distribution`` is not installed."""
+    import pytest
+
+    try:
+        importlib_metadata.distribution(distribution)
+    except importlib_metadata.PackageNotFoundError:
+        pytest.skip(f'{distribution} is not installed (pip install it to run these tests)',
+                    allow_module_level=True)
+
+
+def requirement(distribution: str, name: str) -> Requirement | None:
+    """The requirement ``distribution`` declares on ``name`` (None if it has none)."""
+    for line in importlib_metadata.requires(distribution) or []:
+        req = Requirement(line)
+        if req.name == name and req.marker is None:
+            return req
+    return None
+
+
+def check_plugin_contract(name: str, distribution: str) -> None:
+    """Assert that plugin ``name`` of ``distribution`` honours the genforce plugin contract."""
+    manager = load_plugins()
+    info = manager.plugins[name]
+    assert info.status == 'loaded', info.error
+    assert info.distribution == distribution
+    module = manager.pm.get_plugin(name)
+    package = importlib.import_module(module.__name__.split('.')[0])
+    assert info.version == importlib_metadata.version(distribution) == package.__version__
+    assert info.api_version == module.GENFORCE_PLUGIN_API
+
+    core = requirement(distribution, 'genforce-core')
+    assert core is not None, f'{distribution} does not depend on genforce-core'
+    assert core.specifier and core.specifier.contains(core_version), (
+        f'{distribution} needs genforce-core{core.specifier}; the core is {core_version}')
+    assert any(s.operator in ('<', '<=', '~=', '==') for s in core.specifier), (
+        f'{distribution} must bound genforce-core from above, got {core.specifier}')
+
+    if hasattr(module, 'genforce_model_zoo'):
+        for entry in module.genforce_model_zoo() or []:
+            missing = ZOO_KEYS - set(entry)
+            assert not missing, f'zoo entry {entry.get("name")} lacks {sorted(missing)}'
+    if hasattr(module, 'genforce_op_status'):
+        status = module.genforce_op_status()
+        assert isinstance(status, dict)
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in status.items())
