@@ -11,7 +11,7 @@ A plugin ships the ``.cu``/``.cpp``/``.h`` sources of its ops as package data an
   holding the owner's pid and host, refreshed while the build runs; a lock whose owner died, or
   that has not been refreshed for ``GENFORCE_OPS_STALE_LOCK_MINUTES`` (default 10) minutes, is
   removed with a warning — so a build killed by Ctrl-C, OOM or Slurm never blocks later runs.
-  torch < 2.12 also leaves its own ``lock`` file behind when killed; it is cleared the same way;
+  older torch versions (FileBaton) also leave their own ``lock`` behind when killed; it is cleared;
 * builds at most once per process and remembers failures, so an op whose build failed falls back
   to its reference implementation without retrying on every call;
 * never raises from the op call path: :func:`load_extension` returns ``None`` and records why
@@ -220,7 +220,7 @@ def acquire_build_lock(directory: str | Path, *, stale_minutes: float | None = N
     The file holds ``<pid> <host>``; a heartbeat thread refreshes its mtime while held, so only a
     lock whose owner is dead (same host) or that has not been refreshed for ``stale_minutes``
     (default ``$GENFORCE_OPS_STALE_LOCK_MINUTES`` or 10) is taken over. Once held, a leftover
-    ``lock`` of torch's FileBaton (torch < 2.12, left forever by a killed build) is removed too.
+    ``lock`` of torch's FileBaton (older torch; left forever by a killed build) is removed too.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,8 @@
 """Entry point of the ``stylegan2`` genforce plugin (group ``genforce.plugins``).
 
-Registers nothing yet: the package is a skeleton, and the StyleGAN2 modules land with the
-StyleGAN2 issue. They will be imported by :func:`genforce_register_modules`, so that their
-classes register into the core registries (``@MODELS.register_module()``) and are attributed to
-this plugin.
+:func:`genforce_register_modules` imports :mod:`genforce_stylegan2.networks`, which registers
+``StyleGAN2Generator`` and ``StyleGAN2Discriminator`` into the core ``MODELS`` registry; the
+registrations are attributed to this plugin.
 """
 from __future__ import annotations
 
@@ -17,7 +16,8 @@ GENFORCE_PLUGIN_API = '1.0'
 
 @hookimpl
 def genforce_register_modules(registries: SimpleNamespace) -> None:
-    """Import the plugin's modules into the core registries (none exist yet)."""
+    """Import the plugin's modules; their registrations land in the core registries."""
+    from . import networks  # noqa: F401
 
 
 @hookimpl
@@ -28,5 +28,10 @@ def genforce_model_zoo() -> list[dict[str, Any]]:
 
 @hookimpl
 def genforce_op_status() -> dict[str, str]:
-    """Status of the plugin's custom ops: none exist yet, so nothing to report."""
-    return {}
+    """Which path each custom op takes: 'cuda', 'reference (<why>)' or 'not built yet'.
+
+    Cheap: reads what the ops helper recorded, never compiles.
+    """
+    from .ops import bias_act_cuda, upfirdn2d_cuda
+
+    return {'upfirdn2d': upfirdn2d_cuda.status(), 'bias_act': bias_act_cuda.status()}
