@@ -4,8 +4,7 @@ _base_ = ['../examples/dcgan_plugin/genforce_example_dcgan/configs/dcgan_shapes3
 
 train_dataloader = dict(batch_size=32,
                         dataset=dict(path='data/builtin/shapes32.zip', xflip=True))
-train_cfg = dict(total_kimg=24)
-model = dict(ema=dict(half_life_kimg=1, rampup=0.05))
+train_cfg = dict(total_kimg=40)
 custom_hooks = [
     dict(type='SampleGridHook', interval_kimg=4, num_samples=64),
     dict(type='GANProgressHook', interval=50),

@@ -9,11 +9,13 @@ from .registry import (CONVERTERS, DATA_SAMPLERS, DATASETS, HOOKS, LOOPS, LOSSES
 # Importing these registers the core's own modules (GAN, losses, runner, loop, datasets, ...).
 from . import checkpoint, data, hooks, models  # noqa: F401
 from .engine import distributed, loop, optim, runner  # noqa: F401
+from .api import load_generator
 
 __version__ = '0.1.0'
 
 __all__ = [
     '__version__', 'PLUGIN_API_VERSION', 'hookimpl', 'load_plugins', 'PluginManager',
+    'load_generator',
     'MODELS', 'LOSSES', 'RUNNERS', 'HOOKS', 'DATASETS', 'METRICS', 'CONVERTERS', 'LOOPS',
     'MODEL_WRAPPERS', 'DATA_SAMPLERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
 ]

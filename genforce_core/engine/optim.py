@@ -22,12 +22,10 @@ def lazy_regularization_ratio(interval: int | None) -> float:
 def rescale_optimizer_cfg(cfg: dict, ratio: float) -> dict:
     """Return ``cfg`` with ``lr * ratio`` and every beta raised to ``ratio``."""
     cfg = copy.deepcopy(dict(cfg))
-    if ratio == 1.0:
-        return cfg
     if 'lr' in cfg:
         cfg['lr'] = cfg['lr'] * ratio
-    if 'betas' in cfg:
-        cfg['betas'] = tuple(beta ** ratio for beta in cfg['betas'])
+    if 'betas' in cfg:  # floats: torch's Adam rejects an int such as `betas=(0, 0.99)`
+        cfg['betas'] = tuple(float(beta) ** ratio for beta in cfg['betas'])
     return cfg
 
 

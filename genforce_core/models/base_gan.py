@@ -129,8 +129,7 @@ class GAN(BaseModel):
             log.update(self._run_phase(d_optim, self.discriminator, 'Dreg',
                                        lambda: self.d_reg(self, real_img, real_c)))
         self._train_only(None)
-        all_reduce_buffers(self.generator)
-        all_reduce_buffers(self.discriminator)
+        all_reduce_buffers(self)  # BatchNorm statistics, w_avg, the path-length mean, ...
 
         global_batch = batch * get_world_size()
         self.images_seen += global_batch

@@ -1,8 +1,9 @@
 """Entry point of the ``stylegan2`` genforce plugin (group ``genforce.plugins``).
 
 :func:`genforce_register_modules` imports :mod:`genforce_stylegan2.networks`, which registers
-``StyleGAN2Generator`` and ``StyleGAN2Discriminator`` into the core ``MODELS`` registry; the
-registrations are attributed to this plugin.
+``StyleGAN2Generator`` and ``StyleGAN2Discriminator``, :mod:`.model` (the ``StyleGAN2`` training
+model) and :mod:`.losses` (``PathLengthPenalty``); the registrations are attributed to this
+plugin.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ GENFORCE_PLUGIN_API = '1.0'
 @hookimpl
 def genforce_register_modules(registries: SimpleNamespace) -> None:
     """Import the plugin's modules; their registrations land in the core registries."""
-    from . import networks  # noqa: F401
+    from . import losses, model, networks  # noqa: F401
 
 
 @hookimpl
