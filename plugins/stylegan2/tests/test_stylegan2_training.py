@@ -67,7 +67,8 @@ def test_phases_and_path_length_mean_in_the_state():
 
 
 @pytest.mark.parametrize('name', ['stylegan2_ffhq', 'stylegan2_ffhq1024', 'stylegan2_ffhq256',
-                                  'stylegan2_lsun_church256', 'stylegan2_cifar10'])
+                                  'stylegan2_lsun_church256', 'stylegan2_cifar10',
+                                  'demo_stylegan2'])
 def test_configs_build_with_the_official_settings(name):
     load_plugins()
     cfg = load_config(str(REPO / 'configs' / f'{name}.py'))
