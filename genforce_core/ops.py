@@ -540,3 +540,34 @@ def reset(name: str | None = None) -> None:
             _warned.clear()
         else:
             _warned.discard(name)
+
+
+class CudaExtension:
+    """A plugin op's CUDA extension, loaded lazily once per process.
+
+    An op's ``*_cuda.py`` module holds one and exposes its ``is_available`` and ``status``;
+    ``module()`` returns the built extension or None (then the op takes its reference path).
+    """
+
+    def __init__(self, name: str, sources: Sequence[str | Path]):
+        self.name = name
+        self.sources = list(sources)
+        self._module: ModuleType | None = None
+        self._loaded = False
+
+    def module(self) -> ModuleType | None:
+        if not self._loaded:  # load_extension hashes the sources: keep it off the hot path
+            self._module = load_extension(self.name, self.sources)
+            self._loaded = True
+        return self._module
+
+    def is_available(self) -> bool:
+        """True when a CUDA device is present and the extension built (builds it once)."""
+        try:
+            return torch.cuda.is_available() and self.module() is not None
+        except Exception:  # noqa: BLE001 - never raise from the op path
+            return False
+
+    def status(self) -> str:
+        """'cuda', 'reference (<why>)' or 'not built yet'; cheap, never compiles."""
+        return op_status(self.name)

@@ -180,64 +180,6 @@ class ZipReader(StorageReader):
         self._handle = None
 
 
-# lmdb allows one Environment per path and process, so readers of the same LMDB share it
-# (reference-counted). The key holds the pid (never reuse an environment across fork) and the
-# data file's identity (a dataset rewritten in place gets a fresh environment).
-_LMDB_ENVS: dict[tuple, list] = {}
-
-
-def _acquire_lmdb_env(path: Path):
-    import lmdb
-
-    try:
-        stat = (path / LMDB_DATA_FILE).stat()
-    except OSError as exc:
-        raise DatasetError(f'{path} is not an LMDB directory ({exc}).') from exc
-    key = (os.getpid(), str(path.resolve()), stat.st_ino, stat.st_mtime_ns)
-    entry = _LMDB_ENVS.get(key)
-    if entry is None:
-        for old in [k for k in _LMDB_ENVS if k[:2] == key[:2]]:  # stale: file was replaced
-            _LMDB_ENVS.pop(old)[0].close()
-        try:
-            env = lmdb.open(str(path), readonly=True, lock=False, readahead=False,
-                            meminit=False, max_readers=512)
-        except lmdb.Error as exc:
-            raise DatasetError(f'{path} cannot be opened as an LMDB ({exc}).') from exc
-        entry = _LMDB_ENVS[key] = [env, 0]
-    entry[1] += 1
-    return entry[0]
-
-
-def _close_inherited_lmdb_envs() -> None:
-    """In a forked child: close the parent's environments so they can be reopened here.
-
-    py-lmdb remembers open environments per process and that memory survives fork, so a
-    DataLoader worker could not open an LMDB its parent had open. Closing the inherited copy
-    only unmaps the child's view; the parent's environment is untouched.
-    """
-    envs = [entry[0] for entry in _LMDB_ENVS.values()]
-    _LMDB_ENVS.clear()
-    for env in envs:
-        try:
-            env.close()
-        except Exception:  # pragma: no cover - nothing useful to do in a fresh child
-            pass
-
-
-if hasattr(os, 'register_at_fork'):
-    os.register_at_fork(after_in_child=_close_inherited_lmdb_envs)
-
-
-def _release_lmdb_env(env) -> None:
-    for key, entry in list(_LMDB_ENVS.items()):
-        if entry[0] is env:
-            entry[1] -= 1
-            if entry[1] <= 0:
-                del _LMDB_ENVS[key]
-                env.close()
-            return
-
-
 class LMDBReader(StorageReader):
     """An LMDB directory written by :func:`genforce_core.data.writer.write_dataset`."""
 

@@ -148,8 +148,8 @@ class FakeBiasActExt:
 
 @pytest.fixture
 def emulated(monkeypatch):
-    monkeypatch.setattr(upfirdn2d_cuda, '_ext', FakeUpfirdn2dExt())
-    monkeypatch.setattr(bias_act_cuda, '_ext', FakeBiasActExt())
+    monkeypatch.setattr(upfirdn2d_cuda, '_extension', FakeUpfirdn2dExt)
+    monkeypatch.setattr(bias_act_cuda, '_extension', FakeBiasActExt)
 
 
 def _grads(fn, inputs, create_graph=True):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -37,28 +35,10 @@ ACTIVATIONS: dict[str, tuple[int, float, float, bool]] = {
 
 _LINEAR_PIECES = {v[0]: v[3] for v in ACTIVATIONS.values()}  # id -> act'' == 0
 
-_UNSET: Any = object()
-_ext: Any = _UNSET
-
-
-def _extension() -> ModuleType | None:
-    global _ext
-    if _ext is _UNSET:
-        _ext = core_ops.load_extension(EXTENSION, SOURCES)
-    return _ext
-
-
-def is_available() -> bool:
-    """True when a CUDA device is present and the kernel built (builds it on first call)."""
-    try:
-        return torch.cuda.is_available() and _extension() is not None
-    except Exception:  # noqa: BLE001 - never raise from the op path
-        return False
-
-
-def status() -> str:
-    """'cuda', 'reference (<why>)' or 'not built yet'; cheap, never compiles."""
-    return core_ops.op_status(EXTENSION)
+_EXTENSION = core_ops.CudaExtension(EXTENSION, SOURCES)
+_extension = _EXTENSION.module
+is_available = _EXTENSION.is_available
+status = _EXTENSION.status
 
 
 def _kernel(x, b, g1, g2, mode, cfg):

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import torch
 
@@ -21,28 +19,10 @@ EXTENSION = 'genforce_stylegan2_upfirdn2d'
 _CUDA_DIR = Path(__file__).resolve().parent / 'cuda'
 SOURCES = [_CUDA_DIR / 'upfirdn2d_bindings.cpp', _CUDA_DIR / 'upfirdn2d.cu']
 
-_UNSET: Any = object()
-_ext: Any = _UNSET
-
-
-def _extension() -> ModuleType | None:
-    global _ext
-    if _ext is _UNSET:
-        _ext = core_ops.load_extension(EXTENSION, SOURCES)
-    return _ext
-
-
-def is_available() -> bool:
-    """True when a CUDA device is present and the kernel built (builds it on first call)."""
-    try:
-        return torch.cuda.is_available() and _extension() is not None
-    except Exception:  # noqa: BLE001 - never raise from the op path
-        return False
-
-
-def status() -> str:
-    """'cuda', 'reference (<why>)' or 'not built yet'; cheap, never compiles."""
-    return core_ops.op_status(EXTENSION)
+_EXTENSION = core_ops.CudaExtension(EXTENSION, SOURCES)
+_extension = _EXTENSION.module
+is_available = _EXTENSION.is_available
+status = _EXTENSION.status
 
 
 def _pair(v: int | Sequence[int]) -> tuple[int, int]:
