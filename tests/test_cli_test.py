@@ -30,6 +30,8 @@ def test_test_command_evaluates_a_checkpoint(genforce, tmp_path, example_config,
         _base_ = [{str(example_config)!r}]
         custom_imports = dict(imports=['fake_metric'], allow_failed_imports=False)
         custom_hooks = []
+        default_hooks = dict(checkpoint=dict(_delete_=True, type='CheckpointHook', interval=2,
+                                             by_epoch=False))
         test_dataloader = dict(
             batch_size=8, num_workers=0,
             sampler=dict(type='DefaultSampler', shuffle=False),
@@ -41,7 +43,7 @@ def test_test_command_evaluates_a_checkpoint(genforce, tmp_path, example_config,
     site = [example_plugin_site, tmp_path]
     work = tmp_path / 'wd'
     genforce(['train', str(config), '--work-dir', str(work), '--cfg-options', *tiny_dcgan,
-              'train_cfg.total_kimg=0.008', 'default_hooks.checkpoint.interval=2'],
+              'train_cfg.total_kimg=0.008'],
              pythonpath=site)
     proc = genforce(['test', str(config), str(work / 'iter_2.pth'), '--work-dir', str(work),
                      '--cfg-options', *tiny_dcgan], pythonpath=site)
