@@ -1,10 +1,13 @@
-"""Training hooks of the core: sample grids, progress in kimg, kimg-based checkpoints.
+"""Training hooks of the core: sample grids, progress in kimg, kimg-based checkpoints,
+progressive growing.
 
 Importing this package registers them in :data:`genforce_core.registry.HOOKS`.
 """
 from .checkpoint import KimgCheckpointHook
 from .grid import make_grid, save_grid
 from .progress import GANProgressHook
+from .progressive import LODSchedule, ProgressiveGrowingHook
 from .samples import SampleGridHook
 
-__all__ = ['SampleGridHook', 'GANProgressHook', 'KimgCheckpointHook', 'make_grid', 'save_grid']
+__all__ = ['SampleGridHook', 'GANProgressHook', 'KimgCheckpointHook', 'make_grid', 'save_grid',
+           'ProgressiveGrowingHook', 'LODSchedule']

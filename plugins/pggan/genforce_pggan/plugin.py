@@ -1,9 +1,9 @@
 """Entry point of the ``pggan`` genforce plugin (group ``genforce.plugins``).
 
-Registers nothing yet: the package is a skeleton, and the PGGAN modules land with the PGGAN
-issue. They will be imported by :func:`genforce_register_modules`, so that their classes
-register into the core registries (``@MODELS.register_module()``) and are attributed to this
-plugin.
+:func:`genforce_register_modules` imports :mod:`genforce_pggan.networks`
+(``PGGANGenerator``, ``PGGANDiscriminator``), :mod:`.losses` (``WGANGPLoss``) and :mod:`.model`
+(the ``PGGAN`` training model); progressive growing itself is the core's
+``ProgressiveGrowingHook`` and ``ProgressiveDataPreprocessor``.
 """
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ GENFORCE_PLUGIN_API = '1.0'
 
 @hookimpl
 def genforce_register_modules(registries: SimpleNamespace) -> None:
-    """Import the plugin's modules into the core registries (none exist yet)."""
+    """Import the plugin's modules; their registrations land in the core registries."""
+    from . import losses, model, networks  # noqa: F401
 
 
 @hookimpl
 def genforce_model_zoo() -> list[dict[str, Any]]:
-    """Model-zoo entries for the official PGGAN weights: none until the networks land."""
+    """Model-zoo entries for the official PGGAN weights: none (no converted weights yet)."""
     return []

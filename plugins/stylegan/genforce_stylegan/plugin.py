@@ -1,9 +1,9 @@
 """Entry point of the ``stylegan`` genforce plugin (group ``genforce.plugins``).
 
-Registers nothing yet: the package is a skeleton, and the StyleGAN modules land with the
-StyleGAN issue. They will be imported by :func:`genforce_register_modules`, so that their
-classes register into the core registries (``@MODELS.register_module()``) and are attributed to
-this plugin.
+:func:`genforce_register_modules` imports :mod:`genforce_stylegan.networks`
+(``StyleGANGenerator``, ``StyleGANDiscriminator``) and :mod:`.model` (the ``StyleGAN``
+training model); progressive growing itself is the core's ``ProgressiveGrowingHook`` and
+``ProgressiveDataPreprocessor``.
 """
 from __future__ import annotations
 
@@ -17,10 +17,19 @@ GENFORCE_PLUGIN_API = '1.0'
 
 @hookimpl
 def genforce_register_modules(registries: SimpleNamespace) -> None:
-    """Import the plugin's modules into the core registries (none exist yet)."""
+    """Import the plugin's modules; their registrations land in the core registries."""
+    from . import model, networks  # noqa: F401
 
 
 @hookimpl
 def genforce_model_zoo() -> list[dict[str, Any]]:
-    """Model-zoo entries for the official StyleGAN weights: none until the networks land."""
+    """Model-zoo entries for the official StyleGAN weights: none (no converted weights yet)."""
     return []
+
+
+@hookimpl
+def genforce_op_status() -> dict[str, str]:
+    """Which path the blur takes on CUDA tensors; cheap, never compiles."""
+    from .ops import blur2d_cuda
+
+    return {'blur2d': blur2d_cuda.status()}
