@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import os.path as osp
 
 from ..engine.runner import build_runner
@@ -13,12 +14,17 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser('test', help='evaluate a checkpoint', description=__doc__)
     add_run_arguments(parser)
     parser.add_argument('checkpoint', help='checkpoint file to evaluate')
+    parser.add_argument('--inception', metavar='PATH',
+                        help='Inception weights for FID/KID/IS metrics that do not name their '
+                        'own (sets $GENFORCE_INCEPTION_WEIGHTS)')
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
+    if getattr(args, 'inception', None):
+        os.environ['GENFORCE_INCEPTION_WEIGHTS'] = os.path.abspath(args.inception)
     cfg = prepare_config(args)
     missing = [k for k in ('test_dataloader', 'test_cfg', 'test_evaluator') if not cfg.get(k)]
     if missing:

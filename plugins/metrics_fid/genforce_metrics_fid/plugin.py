@@ -1,9 +1,8 @@
 """Entry point of the ``metrics_fid`` genforce plugin (group ``genforce.plugins``).
 
-Registers nothing yet: the package is a skeleton, and the FID metric modules land with the FID
-metric issue. They will be imported by :func:`genforce_register_modules`, so that their classes
-register into the core registries (``@METRICS.register_module()``) and are attributed to this
-plugin.
+Registers the metrics ``FID``, ``KID`` and ``IS`` (METRICS), the loops ``GenerativeValLoop``
+and ``GenerativeTestLoop`` (LOOPS), the hook ``KimgEvalHook`` (HOOKS), and the subcommand
+``genforce fid-stats``.
 """
 from __future__ import annotations
 
@@ -16,4 +15,11 @@ GENFORCE_PLUGIN_API = '1.0'
 
 @hookimpl
 def genforce_register_modules(registries: SimpleNamespace) -> None:
-    """Import the plugin's modules into the core registries (none exist yet)."""
+    """Import the modules whose classes register themselves."""
+    from . import loops, metrics  # noqa: F401
+
+
+@hookimpl
+def genforce_add_cli_commands(subparsers) -> None:
+    from .cli import add_parser
+    add_parser(subparsers)
