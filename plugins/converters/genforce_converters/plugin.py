@@ -1,13 +1,17 @@
 """Entry point of the ``converters`` genforce plugin (group ``genforce.plugins``).
 
-Registers nothing yet: the package is a skeleton, and the checkpoint converters modules land
-with the converters issue. They will be imported by :func:`genforce_register_modules`, so that
-their classes register into the core registries (``@CONVERTERS.register_module()``) and are
-attributed to this plugin.
+* :func:`genforce_register_modules` imports :mod:`.converters`, which registers the converters
+  (``stylegan2ada_pth``, ``stylegan2_tf``, ``stylegan2ada_tf``, ``stylegan2_rosinality``,
+  ``genforce_v1``) and :mod:`.tf_legacy` (``stylegan_tf``, ``pggan_tf``) in the core
+  ``CONVERTERS`` registry;
+* :func:`genforce_model_zoo` contributes the published official StyleGAN, StyleGAN2 and
+  StyleGAN2-ADA models (:mod:`.zoo_entries`);
+* :func:`genforce_add_cli_commands` adds ``genforce convert``.
 """
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 from genforce_core import hookimpl
 
@@ -16,4 +20,21 @@ GENFORCE_PLUGIN_API = '1.0'
 
 @hookimpl
 def genforce_register_modules(registries: SimpleNamespace) -> None:
-    """Import the plugin's modules into the core registries (none exist yet)."""
+    """Import the converters; their ``@CONVERTERS.register_module()`` lands in the core."""
+    from . import converters, tf_legacy  # noqa: F401
+
+
+@hookimpl
+def genforce_model_zoo() -> list[dict[str, Any]]:
+    """The official StyleGAN / StyleGAN2 / StyleGAN2-ADA releases."""
+    from .zoo_entries import ENTRIES
+
+    return [dict(entry) for entry in ENTRIES]
+
+
+@hookimpl
+def genforce_add_cli_commands(subparsers) -> None:
+    """``genforce convert FORMAT --source_model_path PATH ...``."""
+    from .cli import add_parser
+
+    add_parser(subparsers)

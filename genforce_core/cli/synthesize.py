@@ -1,0 +1,212 @@
+"""``genforce synthesize (ZOO_NAME | CHECKPOINT)``: images from any generator.
+
+Each image comes from one seed: ``z = np.random.RandomState(seed).randn(z_dim)`` (as NVIDIA's
+``generate.py``), so ``seed0042.png`` is the same image whatever the batch size or the other
+seeds (on a given device, with the default ``--batch 1``; with ``--noise-mode random`` the noise
+is drawn from ``seed`` too).
+A zoo name that is not in the cache yet is downloaded and converted first. ``--fid-num N``
+also computes FID over N generated images with the metrics plugin.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..errors import GenforceError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('target', metavar='ZOO_NAME|CHECKPOINT',
+                        help='a genforce checkpoint or a model-zoo name (genforce zoo list)')
+    parser.add_argument('--config', help='config to rebuild the model (default: the one '
+                        'stored in the checkpoint)')
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument('--num', type=int, help='generate seeds 0..NUM-1 (default 16)')
+    which.add_argument('--seeds', type=parse_seeds, help="seeds, e.g. '0-99' or '1,5,10-12'")
+    parser.add_argument('--batch', type=int, default=1,
+                        help='images per forward pass (default 1: each image depends on its '
+                        'seed only; larger batches are faster but float rounding in batched '
+                        'kernels may change a pixel value by 1)')
+    parser.add_argument('--truncation-psi', type=float, default=1.0)
+    parser.add_argument('--truncation-cutoff', type=int, default=None,
+                        help='truncate only the first N layers (default: all)')
+    parser.add_argument('--noise-mode', choices=['const', 'random', 'none'], default='const')
+    parser.add_argument('--class', dest='class_idx', type=int,
+                        help='class label for conditional models')
+    parser.add_argument('--grid', action='store_true', help='also write grid.png')
+    parser.add_argument('--out', default='out', help='output folder (default: out)')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--fid-num', type=int, default=0,
+                        help='compute FID over this many generated images (metrics plugin)')
+    parser.add_argument('--fid-data', help='real images for FID (default: the dataset in '
+                        "the checkpoint's config)")
+    parser.add_argument('--no-verify', action='store_true',
+                        help='accept a zoo download without a published sha256')
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser('synthesize', help='generate images from a generator',
+                                   description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``'0-3,7'`` -> ``[0, 1, 2, 3, 7]``."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(','):
+            if '-' in part.strip()[1:]:
+                lo, hi = part.split('-', 1)
+                seeds.extend(range(int(lo), int(hi) + 1))
+            elif part.strip():
+                seeds.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'bad seed list {text!r}; use e.g. 0-99 or 1,5,7-9') from None
+    return seeds
+
+
+def resolve_checkpoint(target: str, verify: bool = True) -> Path:
+    """A checkpoint file, or the converted checkpoint of a zoo entry (fetched if needed)."""
+    if os.path.isfile(target):
+        return Path(target)
+    from .. import zoo
+
+    names = {e['name'] for e in zoo.list_entries()}
+    if target not in names:
+        raise GenforceError(f'{target} is neither a checkpoint file nor a model-zoo name '
+                            '(see `genforce zoo list`)')
+    return zoo.ensure_converted(target, verify=verify)
+
+
+def _call_kwargs(G: torch.nn.Module, args: argparse.Namespace) -> dict[str, Any]:
+    """The sampling options ``G`` accepts (every family takes ``G(z, c, **kwargs)``)."""
+    params = inspect.signature(G.forward).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    wanted = dict(truncation_psi=args.truncation_psi, truncation_cutoff=args.truncation_cutoff,
+                  noise_mode=args.noise_mode)
+    return {k: v for k, v in wanted.items() if k in params or takes_any}
+
+
+def labels(G: torch.nn.Module, class_idx: int | None, num: int, device: str) -> torch.Tensor:
+    c_dim = int(getattr(G, 'c_dim', 0))
+    c = torch.zeros([num, c_dim], device=device)
+    if c_dim:
+        if class_idx is None:
+            raise GenforceError(f'the model is conditional ({c_dim} classes): pass --class C')
+        if not 0 <= class_idx < c_dim:
+            raise GenforceError(f'--class {class_idx} is out of range [0, {c_dim})')
+        c[:, class_idx] = 1
+    elif class_idx is not None:
+        print('warning: --class ignored, the model is unconditional')
+    return c
+
+
+def latents(seeds: list[int], z_dim: int, device: str) -> torch.Tensor:
+    z = np.stack([np.random.RandomState(seed).randn(z_dim) for seed in seeds])
+    return torch.from_numpy(z).float().to(device)
+
+
+@torch.no_grad()
+def generate(G: torch.nn.Module, seeds: list[int], args: argparse.Namespace
+             ) -> torch.Tensor:
+    """uint8 images ``[N, H, W, C]`` for ``seeds`` (batched; per-seed noise if random)."""
+    from ..models.base_gan import to_uint8
+
+    kwargs = _call_kwargs(G, args)
+    per_seed = args.noise_mode == 'random'  # the noise must not depend on the batch
+    batch = 1 if per_seed else max(1, args.batch)
+    out = []
+    with tqdm(total=len(seeds), desc='Generating', unit='img') as bar:
+        for start in range(0, len(seeds), batch):
+            chunk = seeds[start:start + batch]
+            if per_seed:
+                torch.manual_seed(chunk[0])
+            z = latents(chunk, G.z_dim, args.device)
+            img = G(z, labels(G, args.class_idx, len(chunk), args.device), **kwargs)
+            out.append(to_uint8(img).permute(0, 2, 3, 1).cpu())
+            bar.update(len(chunk))
+    return torch.cat(out)
+
+
+def save_images(images: torch.Tensor, seeds: list[int], out: Path, grid: bool) -> None:
+    from PIL import Image
+
+    out.mkdir(parents=True, exist_ok=True)
+
+    def pil(array: np.ndarray) -> Image.Image:
+        return Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+
+    for seed, img in zip(seeds, images.numpy()):
+        pil(img).save(out / f'seed{seed:04d}.png')
+    if grid:
+        n, h, w, c = images.shape
+        cols = math.ceil(math.sqrt(n))
+        rows = math.ceil(n / cols)
+        canvas = np.zeros([rows * h, cols * w, c], dtype=np.uint8)
+        for i, img in enumerate(images.numpy()):
+            canvas[(i // cols) * h:(i // cols + 1) * h, (i % cols) * w:(i % cols + 1) * w] = img
+        pil(canvas).save(out / 'grid.png')
+
+
+def _fid_dataset(args: argparse.Namespace, checkpoint: Path) -> str:
+    if args.fid_data:
+        return args.fid_data
+    from ..checkpoint import load_checkpoint
+
+    meta = load_checkpoint(checkpoint).get('meta', {})
+    path = (meta.get('dataset') or {}).get('path')
+    if not path and meta.get('cfg'):
+        from mmengine.config import Config
+
+        cfg = Config.fromstring(meta['cfg'], file_format='.py')
+        path = cfg.get('train_dataloader', {}).get('dataset', {}).get('path')
+    if not path:
+        raise GenforceError(f'{checkpoint} names no dataset for FID; pass --fid-data PATH')
+    return str(path)
+
+
+def compute_fid(G: torch.nn.Module, args: argparse.Namespace, checkpoint: Path) -> dict:
+    # Optional, looked up at run time: the core never depends on a plugin.
+    try:
+        evaluate_generator = getattr(importlib.import_module('genforce_metrics_fid'),
+                                     'evaluate_generator', None)
+    except ImportError:
+        evaluate_generator = None
+    if evaluate_generator is None:
+        raise GenforceError('--fid-num needs the metrics plugin: pip install '
+                            'plugins/metrics_fid (genforce-plugin-metrics-fid)')
+    return evaluate_generator(G, dataset=_fid_dataset(args, checkpoint), num_gen=args.fid_num,
+                              batch_size=args.batch, device=args.device, metrics=('fid',))
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..api import load_generator
+
+    checkpoint = resolve_checkpoint(args.target, verify=not args.no_verify)
+    G = load_generator(checkpoint, device=args.device, config=args.config)
+    seeds = args.seeds if args.seeds is not None else list(range(args.num or 16))
+    if not seeds:
+        raise GenforceError('no seeds to generate')
+    images = generate(G, seeds, args)
+    out = Path(args.out)
+    save_images(images, seeds, out, args.grid)
+    print(f'Wrote {len(seeds)} images to {out}' + (' (and grid.png)' if args.grid else ''))
+    if args.fid_num:
+        metrics = compute_fid(G, args, checkpoint)
+        for name, value in metrics.items():
+            print(f'{name}: {value}')
+        (out / 'metrics.json').write_text(json.dumps(metrics, indent=1, default=float))
+    return 0
