@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import configparser
 import email.parser
+import fnmatch
 import os
 import re
 import shutil
@@ -37,17 +38,21 @@ PLUGINS = {
     'stylegan2ada': 'genforce-plugin-stylegan2ada',
     'metrics_fid': 'genforce-plugin-metrics-fid',
     'converters': 'genforce-plugin-converters',
+    'inversion': 'genforce-plugin-inversion',
 }
 # Plugins that need a sibling plugin, with the range they must declare.
 PLUGIN_DEPENDENCIES = {'stylegan2ada': {'genforce-plugin-stylegan2': '>=0.1,<0.2'}}
 CORE_RANGE = '>=0.1,<0.2'
 # Package-data globs every plugin declares, and a file each of them must carry into the wheel.
-PACKAGE_DATA = {
-    'ops/*.cu': 'ops/_probe.cu',
-    'ops/*.cpp': 'ops/_probe.cpp',
-    'ops/*.h': 'ops/_probe.h',
-    'configs/*.py': 'configs/_probe.py',
-}
+PACKAGE_DATA = {'configs/*.py': 'configs/_probe.py'}
+# Non-Python files a plugin may hold (CUDA sources); each must be matched by a package-data glob.
+DATA_SUFFIXES = ('.cu', '.cuh', '.cpp', '.h')
+
+
+def _data_files(package_dir: Path) -> list[str]:
+    """The plugin's CUDA sources and configs, relative to its package folder."""
+    return sorted(str(p.relative_to(package_dir)) for p in package_dir.rglob('*')
+                  if p.suffix in DATA_SUFFIXES or p.parent.name == 'configs' and p.suffix == '.py')
 
 
 def _pyproject(path: Path) -> dict:
@@ -101,7 +106,9 @@ def test_plugin_pyproject_metadata(short):
     setuptools_req = [Requirement(r) for r in backend['requires'] if r.startswith('setuptools')]
     assert setuptools_req and setuptools_req[0].specifier == SpecifierSet('>=77')
     globs = set(data['tool']['setuptools']['package-data'][package])
-    assert set(PACKAGE_DATA) <= globs, f'{short} lacks package data {set(PACKAGE_DATA) - globs}'
+    assert set(PACKAGE_DATA) | {'py.typed'} <= globs, f'{short} lacks package data'
+    for name in _data_files(ROOT / 'plugins' / short / package):
+        assert any(fnmatch.fnmatch(name, g) for g in globs), f'{short}: {name} not package data'
 
 
 @pytest.mark.parametrize('short', sorted(PLUGIN_DEPENDENCIES))
@@ -214,7 +221,7 @@ def _check_common_metadata(wheel: Wheel, name: str) -> None:
 def test_plugin_wheel(short, tmp_path):
     package = f'genforce_{short}'
     src = _copy_project(ROOT / 'plugins' / short, tmp_path / 'src')
-    # Files a plugin will have later (CUDA sources, configs) must ship inside the wheel.
+    # Configs a plugin may ship later must land in the wheel (its CUDA sources are checked too).
     for probe in PACKAGE_DATA.values():
         path = src / package / probe
         path.parent.mkdir(exist_ok=True)
@@ -227,7 +234,9 @@ def test_plugin_wheel(short, tmp_path):
     for dist, spec in PLUGIN_DEPENDENCIES.get(short, {}).items():
         assert requires[dist].specifier == SpecifierSet(spec)
     assert wheel.group('genforce.plugins') == {short: f'{package}.plugin'}
-    for member in ('__init__.py', 'plugin.py', 'py.typed', *PACKAGE_DATA.values()):
+    members = ('__init__.py', 'plugin.py', 'py.typed', *PACKAGE_DATA.values(),
+               *_data_files(src / package))
+    for member in members:
         assert f'{package}/{member}' in wheel.names, f'{member} is missing from {wheel.path.name}'
     top_level = {n.split('/')[0] for n in wheel.names} - {wheel.dist_info}
     assert top_level == {package}

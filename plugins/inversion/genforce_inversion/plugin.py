@@ -1,0 +1,28 @@
+"""Entry point of the ``inversion`` genforce plugin (group ``genforce.plugins``).
+
+:func:`genforce_register_modules` imports :mod:`.encoder` (``ResNetStyleEncoder``),
+:mod:`.model` (``InDomainEncoder``, the encoder training model) and :mod:`.hooks`
+(``ReconstructionGridHook``); :func:`genforce_add_cli_commands` adds ``genforce invert``.
+"""
+from __future__ import annotations
+
+import argparse
+from types import SimpleNamespace
+
+from genforce_core import hookimpl
+
+GENFORCE_PLUGIN_API = '1.0'
+
+
+@hookimpl
+def genforce_register_modules(registries: SimpleNamespace) -> None:
+    """Import the plugin's modules; their registrations land in the core registries."""
+    from . import encoder, hooks, model  # noqa: F401
+
+
+@hookimpl
+def genforce_add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
+    """``genforce invert``."""
+    from .cli import add_parser
+
+    add_parser(subparsers)
