@@ -7,6 +7,15 @@ regularization passes at their intervals. Prints a table and writes JSON.
 
     python benchmarks/train_speed.py CONFIG [CONFIG ...] [--batch 32] [--iters 32]
         [--device cpu|cuda] [--cfg-options k=v ...] [--out FILE]
+
+With ``--ada-p P [P ...]`` it instead measures the cost of adaptive discriminator augmentation
+(genforce-plugin-stylegan2ada) for each StyleGAN2 config: the plain model and the same model
+as ``StyleGAN2ADA`` with the ``--ada-preset`` pipeline at fixed probabilities P, timed in
+interleaved rounds of ``--iters`` iterations (so a busy machine slows all variants alike);
+the median round gives the iteration time and the overhead in % of the plain iteration.
+
+    python benchmarks/train_speed.py configs/demo_stylegan2.py --ada-p 0.2 0.6 1.0 \
+        --iters 16 --rounds 3   # -> benchmarks/results/train_speed_ada.json
 """
 from __future__ import annotations
 
@@ -21,6 +30,7 @@ from pathlib import Path
 import torch
 
 DEFAULT_OUT = Path(__file__).parent / 'results' / 'train_speed.json'
+DEFAULT_ADA_OUT = Path(__file__).parent / 'results' / 'train_speed_ada.json'
 
 
 def build(config: str, batch: int, cfg_options: dict | None, device: str):
@@ -67,6 +77,81 @@ def measure(config: str, batch: int, iters: int, warmup: int, device: str,
                              if device == 'cuda' else None))
 
 
+def ada_variants(config: str, cfg_options: dict | None, ps: list[float],
+                 preset: str) -> list[tuple[float | None, dict]]:
+    """``(p, cfg_options)`` for the plain model (p None) and ADA at each fixed ``p``."""
+    from genforce_core.config import load_config
+
+    base = dict(cfg_options or {})
+    plain = dict(base)
+    if load_config(config, cfg_options).model.get('type') == 'StyleGAN2ADA':
+        plain.update({'model.augment.p': 0.0, 'model.ada_target': None})  # pipe skipped
+    variants: list[tuple[float | None, dict]] = [(None, plain)]
+    for p in ps:
+        variants.append((p, {**base, 'model.type': 'StyleGAN2ADA', 'model.ada_target': None,
+                             'model.augment': dict(type='AugmentPipe', preset=preset, p=p)}))
+    return variants
+
+
+def measure_ada(config: str, batch: int, iters: int, warmup: int, rounds: int, device: str,
+                cfg_options: dict | None, ps: list[float], preset: str) -> list[dict]:
+    """Iteration time without and with ADA, timed in interleaved rounds."""
+    import statistics
+
+    built = []
+    for p, options in ada_variants(config, cfg_options, ps, preset):
+        torch.manual_seed(0)
+        model, optim, data, res = build(config, batch, options, device)
+        model.train()
+        for _ in range(warmup):
+            model.train_step(data, optim)
+        built.append((p, model, optim, data))
+    seconds: dict[int, list[float]] = {i: [] for i in range(len(built))}
+    for _ in range(rounds):
+        for i, (_, model, optim, data) in enumerate(built):
+            if device == 'cuda':
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(iters):
+                model.train_step(data, optim)
+            if device == 'cuda':
+                torch.cuda.synchronize()
+            seconds[i].append((time.perf_counter() - start) / iters)
+    plain = statistics.median(seconds[0])
+    rows = []
+    for i, (p, *_) in enumerate(built):
+        sec = statistics.median(seconds[i])
+        rows.append(dict(config=osp.basename(config), resolution=res, batch=batch,
+                         device=device, ada_preset=None if p is None else preset, ada_p=p,
+                         iters=iters, rounds=rounds, sec_per_iter=sec, img_per_s=batch / sec,
+                         overhead_pct=(sec / plain - 1) * 100,
+                         round_sec_per_iter=seconds[i]))
+    return rows
+
+
+def main_ada(args) -> int:
+    rows = [row for c in args.configs
+            for row in measure_ada(c, args.batch, args.iters, args.warmup, args.rounds,
+                                   args.device, args.cfg_options, args.ada_p, args.ada_preset)]
+    print(f'{"config":<28} {"res":>4} {"batch":>5} {"ADA":>10} {"s/iter":>8} {"img/s":>8} '
+          f'{"overhead":>9}')
+    for r in rows:
+        ada = 'off' if r['ada_p'] is None else f'{r["ada_preset"]} {r["ada_p"]:g}'
+        print(f'{r["config"]:<28} {r["resolution"]:>4} {r["batch"]:>5} {ada:>10} '
+              f'{r["sec_per_iter"]:>8.3f} {r["img_per_s"]:>8.1f} {r["overhead_pct"]:>8.1f}%')
+    out = args.out or DEFAULT_ADA_OUT
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(dict(machine=machine_info(args.device), results=rows), indent=2))
+    print(f'wrote {out}')
+    return 0
+
+
+def machine_info(device: str) -> dict:
+    return dict(platform=platform.platform(), python=platform.python_version(),
+                torch=torch.__version__, threads=torch.get_num_threads(),
+                gpu=torch.cuda.get_device_name() if device == 'cuda' else None)
+
+
 def main(argv: list[str] | None = None) -> int:
     from genforce_core.config import DictAction
 
@@ -77,8 +162,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--warmup', type=int, default=4)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None)
-    parser.add_argument('--out', type=Path, default=DEFAULT_OUT)
+    parser.add_argument('--out', type=Path, default=None,
+                        help=f'JSON file (default {DEFAULT_OUT.name}, with --ada-p '
+                             f'{DEFAULT_ADA_OUT.name}, in benchmarks/results)')
+    parser.add_argument('--ada-p', type=float, nargs='+', default=None,
+                        help='compare the plain iteration with ADA at these fixed p')
+    parser.add_argument('--ada-preset', default='bgc')
+    parser.add_argument('--rounds', type=int, default=3,
+                        help='interleaved timing rounds for --ada-p')
     args = parser.parse_args(argv)
+    if args.ada_p:
+        return main_ada(args)
+    args.out = args.out or DEFAULT_OUT
 
     rows = [measure(c, args.batch, args.iters, args.warmup, args.device, args.cfg_options)
             for c in args.configs]
@@ -89,10 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f'{r["config"]:<28} {r["resolution"]:>4} {r["batch"]:>5} {r["device"]:>6} '
               f'{r["img_per_s"]:>8.1f} {r["sec_per_kimg"]:>9.2f} {peak:>8}')
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    machine = dict(platform=platform.platform(), python=platform.python_version(),
-                   torch=torch.__version__, threads=torch.get_num_threads(),
-                   gpu=torch.cuda.get_device_name() if args.device == 'cuda' else None)
-    args.out.write_text(json.dumps(dict(machine=machine, results=rows), indent=2))
+    args.out.write_text(json.dumps(dict(machine=machine_info(args.device), results=rows),
+                                   indent=2))
     print(f'wrote {args.out}')
     return 0
 

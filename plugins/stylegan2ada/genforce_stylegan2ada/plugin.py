@@ -1,9 +1,8 @@
 """Entry point of the ``stylegan2ada`` genforce plugin (group ``genforce.plugins``).
 
-Registers nothing yet: the package is a skeleton, and the StyleGAN2-ADA modules land with the
-StyleGAN2-ADA issue. They will be imported by :func:`genforce_register_modules`, so that their
-classes register into the core registries (``@MODELS.register_module()``) and are attributed to
-this plugin.
+:func:`genforce_register_modules` imports :mod:`genforce_stylegan2ada.augment` (registers
+``AugmentPipe`` in MODELS) and :mod:`.model` (the ``StyleGAN2ADA`` training model); the
+registrations are attributed to this plugin.
 """
 from __future__ import annotations
 
@@ -17,16 +16,18 @@ GENFORCE_PLUGIN_API = '1.0'
 
 @hookimpl
 def genforce_register_modules(registries: SimpleNamespace) -> None:
-    """Import the plugin's modules into the core registries (none exist yet)."""
+    """Import the plugin's modules; their registrations land in the core registries."""
+    from . import augment, model  # noqa: F401
 
 
 @hookimpl
 def genforce_model_zoo() -> list[dict[str, Any]]:
-    """Model-zoo entries for the official StyleGAN2-ADA weights: none until the networks land."""
+    """Model-zoo entries for the official StyleGAN2-ADA weights: none yet (the networks are
+    genforce-plugin-stylegan2's; converted weights load with ``init_from``)."""
     return []
 
 
 @hookimpl
 def genforce_op_status() -> dict[str, str]:
-    """Status of the plugin's custom ops: none exist yet, so nothing to report."""
+    """The plugin has no compiled ops: grid sampling wraps PyTorch's own kernels."""
     return {}
