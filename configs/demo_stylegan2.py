@@ -1,6 +1,6 @@
 # A small StyleGAN2 on the built-in shapes dataset (32x32): what `tools/demo.sh` trains when a
 # GPU is present. On 2 CPU cores it runs at about 50 img/s, so the CPU demo trains the example
-# DCGAN instead (configs/demo.py, about 220 img/s).
+# DCGAN instead (configs/demo.py, about 210 img/s).
 _base_ = ['_base_/models/stylegan2.py', '_base_/datasets/image_dataset.py',
           '_base_/default_runtime.py']
 resolution = 32

@@ -2,7 +2,7 @@
 
 Run through ``bash tools/demo.sh`` (which installs everything first). On a GPU it trains a
 small StyleGAN2 (``configs/demo_stylegan2.py``); on CPU the example DCGAN
-(``configs/demo.py``), which reaches recognizable shapes within minutes on 2 cores. Extra
+(``configs/demo.py``), which shows coloured shapes within minutes on 2 cores. Extra
 arguments are passed to ``genforce train`` (e.g. ``--cfg-options train_cfg.total_kimg=4``).
 """
 from __future__ import annotations
