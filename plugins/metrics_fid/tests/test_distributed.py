@@ -61,10 +61,12 @@ def test_two_processes_equal_one(tmp_path, shapes_folder):
                                 cache_dir=tmp_path / 'cache1', progress=False)
     real = stats_cache.real_features(detector, str(shapes_folder), batch_size=4,
                                      use_cache=False, progress=False)
+    # Equal up to float32 noise: the worker processes and this one may run convolutions with
+    # different thread counts (a lost, repeated or reordered batch changes the values by far more).
     for key in ('fid', 'kid', 'is', 'is_std'):
-        assert ranks[0][key] == pytest.approx(single[key], rel=1e-9, abs=1e-12), key
+        assert ranks[0][key] == pytest.approx(single[key], rel=1e-5, abs=1e-9), key
     assert ranks[0]['real_first'] == pytest.approx(real['feats'][:, 0].tolist(), rel=1e-6)
     assert ranks[0]['real_sum'] == pytest.approx(float(real['feats'].astype('float64').sum()),
-                                                 rel=1e-9)
+                                                 rel=1e-6)
     # The two-process run wrote the real statistics once, where one process finds them.
     assert len(list((tmp_path / 'cache2').glob('*.npz'))) == 1
