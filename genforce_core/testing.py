@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as importlib_metadata
+import os
+from pathlib import Path
 
 from packaging.requirements import Requirement
 
@@ -67,3 +69,18 @@ def check_plugin_contract(name: str, distribution: str) -> None:
         status = module.genforce_op_status()
         assert isinstance(status, dict)
         assert all(isinstance(k, str) and isinstance(v, str) for k, v in status.items())
+
+
+def find_testdata(name: str, repo: Path) -> Path | None:
+    """The shared reference-data folder ``name`` (with ``meta.json`` and ``io.npz``) under
+    ``$GENFORCE_TESTDATA``, ``REPO/shared/testdata`` or ``REPO/../shared/testdata``, or None."""
+    candidates = []
+    env = os.environ.get('GENFORCE_TESTDATA')
+    if env:
+        candidates += [Path(env), Path(env) / name]
+    candidates += [repo / 'shared' / 'testdata' / name,
+                   (repo / '..' / 'shared' / 'testdata' / name).resolve()]
+    for path in candidates:
+        if (path / 'meta.json').is_file() and (path / 'io.npz').is_file():
+            return path
+    return None

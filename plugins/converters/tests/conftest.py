@@ -7,7 +7,6 @@ folder or the vector folder itself), then ``<repo>/shared/testdata`` and
 from __future__ import annotations
 
 import json
-import os
 import types
 from pathlib import Path
 
@@ -15,27 +14,16 @@ import numpy as np
 import pytest
 import torch
 
+from genforce_core.testing import find_testdata
+
 NAME = 'stylegan2ada_official_A'
 REPO = Path(__file__).resolve().parents[3]
-
-
-def _find_testdata() -> Path | None:
-    candidates = []
-    env = os.environ.get('GENFORCE_TESTDATA')
-    if env:
-        candidates += [Path(env), Path(env) / NAME]
-    candidates += [REPO / 'shared' / 'testdata' / NAME,
-                   (REPO / '..' / 'shared' / 'testdata' / NAME).resolve()]
-    for path in candidates:
-        if (path / 'meta.json').is_file() and (path / 'io.npz').is_file():
-            return path
-    return None
 
 
 @pytest.fixture(scope='session')
 def official():
     """Official networks (our classes, official weights), their kwargs and the vectors."""
-    data = _find_testdata()
+    data = find_testdata(NAME, REPO)
     if data is None:
         pytest.skip(f'reference vectors {NAME} not found (set GENFORCE_TESTDATA)')
     from genforce_stylegan2.networks import Discriminator, Generator

@@ -10,13 +10,13 @@ largest magnitude as well.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from genforce_core.testing import find_testdata
 from genforce_stylegan2.losses import path_lengths
 from genforce_stylegan2.networks import Discriminator, Generator
 from genforce_stylegan2.ops import conv2d_gradfix
@@ -26,20 +26,7 @@ NAME = 'stylegan2ada_official_A'
 REPO = Path(__file__).resolve().parents[3]
 
 
-def _find_testdata() -> Path | None:
-    candidates = []
-    env = os.environ.get('GENFORCE_TESTDATA')
-    if env:
-        candidates += [Path(env), Path(env) / NAME]
-    candidates += [REPO / 'shared' / 'testdata' / NAME,
-                   (REPO / '..' / 'shared' / 'testdata' / NAME).resolve()]
-    for path in candidates:
-        if (path / 'meta.json').is_file() and (path / 'io.npz').is_file():
-            return path
-    return None
-
-
-DATA = _find_testdata()
+DATA = find_testdata(NAME, REPO)
 pytestmark = pytest.mark.skipif(
     DATA is None, reason=f'reference vectors {NAME} not found: set GENFORCE_TESTDATA to the '
     f'shared testdata folder (looked in {REPO / "shared" / "testdata"} and '
