@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from genforce_stylegan2.ops import _dispatch, conv2d_gradfix
+from genforce_stylegan2.ops import upfirdn2d as upfirdn2d_module
 from genforce_stylegan2.ops.bias_act import activation_funcs, bias_act
 from genforce_stylegan2.ops.conv2d_resample import conv2d_resample
 from genforce_stylegan2.ops.upfirdn2d import (
@@ -75,7 +76,11 @@ CASES = [
 @pytest.mark.parametrize('case', CASES, ids=[str(i) for i in range(len(CASES))])
 @pytest.mark.parametrize('kind', ['2d_asym', '1d_separable', '2d_from_1d'])
 @pytest.mark.parametrize('flip_filter', [False, True])
-def test_upfirdn2d_matches_loops(case, kind, flip_filter):
+@pytest.mark.parametrize('path', ['matmul', 'conv'])
+def test_upfirdn2d_matches_loops(case, kind, flip_filter, path, monkeypatch):
+    # Separable filters on small images take banded matrix products, the rest a depthwise
+    # convolution; MATMUL_MAX_SIZE = 0 forces the convolution.
+    monkeypatch.setattr(upfirdn2d_module, 'MATMUL_MAX_SIZE', 256 if path == 'matmul' else 0)
     torch.manual_seed(0)
     x = torch.randn(2, 3, 10, 9)
     if kind == '2d_asym':
@@ -132,7 +137,9 @@ def test_resampling_keeps_a_constant_image_constant(taps):
                                                                         0.75))
 
 
-def test_upfirdn2d_derivatives():
+@pytest.mark.parametrize('path', ['matmul', 'conv'])
+def test_upfirdn2d_derivatives(path, monkeypatch):
+    monkeypatch.setattr(upfirdn2d_module, 'MATMUL_MAX_SIZE', 256 if path == 'matmul' else 0)
     torch.manual_seed(0)
     x = torch.randn(1, 2, 5, 4, dtype=torch.float64, requires_grad=True)
     f = setup_filter([1, 3, 3, 1])

@@ -52,14 +52,11 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
                            / weight.norm(float('inf'), dim=[1, 2, 3], keepdim=True))
         styles = styles / styles.norm(float('inf'), dim=1, keepdim=True)
 
-    w = None
     dcoefs = None
-    if demodulate or fused_modconv:
-        w = weight.unsqueeze(0) * styles.reshape(batch_size, 1, -1, 1, 1)  # [N, O, I, kh, kw]
     if demodulate:
-        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # [N, O]
-    if demodulate and fused_modconv:
-        w = w * dcoefs.reshape(batch_size, -1, 1, 1, 1)
+        # |weight[o] * styles[n]|^2 = sum_i styles[n, i]^2 * sum_k weight[o, i, k]^2: no
+        # per-sample [N, O, I, kh, kw] kernel is needed for the norms.
+        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).T + 1e-8).rsqrt()  # [N, O]
 
     if not fused_modconv:
         x = x * styles.to(x.dtype).reshape(batch_size, -1, 1, 1)
@@ -74,7 +71,10 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
             return x + noise.to(x.dtype)
         return x
 
-    # Fused: fold the batch into the channel axis and convolve with N groups.
+    # Fused: per-sample kernels; fold the batch into the channel axis and convolve with N groups.
+    w = weight.unsqueeze(0) * styles.reshape(batch_size, 1, -1, 1, 1)  # [N, O, I, kh, kw]
+    if demodulate:
+        w = w * dcoefs.reshape(batch_size, -1, 1, 1, 1)
     x = x.reshape(1, -1, *x.shape[2:])
     w = w.reshape(-1, in_channels, kh, kw)
     with conv2d_gradfix.weights_are_activations():  # gradients reach the styles through w
@@ -180,7 +180,7 @@ class SynthesisBlock(nn.Module):
                  img_channels: int, is_last: bool, architecture: str = 'skip',
                  resample_filter: Sequence[float] = (1, 3, 3, 1),
                  conv_clamp: float | None = None, use_fp16: bool = False,
-                 fp16_channels_last: bool = False, fused_modconv_default=True,
+                 fp16_channels_last: bool = False, fused_modconv_default='auto',
                  **layer_kwargs):
         if architecture not in ('orig', 'skip', 'resnet'):
             raise ValueError(f"architecture must be 'orig', 'skip' or 'resnet', got "
@@ -279,8 +279,9 @@ class SynthesisNetwork(nn.Module):
         num_fp16_res: Number of highest resolutions that run in float16 (CUDA only).
         **block_kwargs: For every block: ``architecture`` ('orig', 'skip', 'resnet'),
             ``conv_clamp``, ``resample_filter``, ``fp16_channels_last``,
-            ``fused_modconv_default`` (True, False, 'inference_only' or 'auto'), and layer
-            arguments such as ``use_noise``.
+            ``fused_modconv_default`` ('auto', the official rule: separate modulation while
+            training, one grouped convolution in float32 inference; or True, False,
+            'inference_only'), and layer arguments such as ``use_noise``.
     """
 
     def __init__(self, w_dim: int, img_resolution: int, img_channels: int,
