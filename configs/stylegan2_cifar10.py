@@ -17,7 +17,8 @@ model = dict(
     style_mixing_prob=0,
     ema=dict(half_life_kimg=500, rampup=0.05),
 )
-optim_wrapper = dict(generator=dict(optimizer=dict(lr=0.0025)),
+# Official keeps G's lazy interval 4 with path length disabled, so G's Adam is still rescaled.
+optim_wrapper = dict(generator=dict(reg_interval=4, optimizer=dict(lr=0.0025)),
                      discriminator=dict(optimizer=dict(lr=0.0025)))
 train_dataloader = dict(batch_size=32, dataset=dict(path='data/cifar10/cifar10.zip',
                                                     resolution=resolution, use_labels=True))
