@@ -154,6 +154,22 @@ def test_grid_names():
     assert SampleGridHook(interval_kimg=0.032).grid_name(64) == 'fakes000000_064.png'
 
 
+def test_reals_grid_collects_images_over_batches(tmp_path):
+    hook = SampleGridHook(interval_kimg=10, num_samples=6)
+    runner = SimpleNamespace(work_dir=str(tmp_path), model=SimpleNamespace(
+        images_seen=torch.tensor(0)))
+    batches = [torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8) for _ in range(3)]
+    hook.after_train_iter(runner, 0, data_batch=dict(img=batches[0]))
+    assert not (tmp_path / 'samples' / 'reals.png').exists()  # 4 of 6 so far
+    hook.after_train_iter(runner, 1, data_batch=dict(img=batches[1]))
+    want = make_grid(torch.cat(batches[:2])[:6])
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / 'samples' / 'reals.png')),
+                                  want)
+    os.remove(tmp_path / 'samples' / 'reals.png')
+    hook.after_train_iter(runner, 2, data_batch=dict(img=batches[2]))  # written once only
+    assert not (tmp_path / 'samples' / 'reals.png').exists()
+
+
 # -- KimgCheckpointHook units (fake runner) ------------------------------------------------------
 class FakeHub:
     def __init__(self):

@@ -54,6 +54,7 @@ class SampleGridHook(Hook):
         self._tick = 0
         self._last_rendered: int | None = None
         self._reals_done = False
+        self._reals: list[torch.Tensor] = []
 
     # -- latents -----------------------------------------------------------------------------
     def fixed_inputs(self, z_dim: int, c_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,6 +106,8 @@ class SampleGridHook(Hook):
             self._write_fakes(runner, seen)
 
     def after_train(self, runner) -> None:
+        if self._reals:  # a run shorter than num_samples images
+            self._save_reals(runner)
         self._write_fakes(runner, images_seen(runner))
 
     # -- output ------------------------------------------------------------------------------
@@ -129,15 +132,22 @@ class SampleGridHook(Hook):
         runner.visualizer.add_image('fakes', grid, step=runner.iter)
 
     def _write_reals(self, runner, data_batch) -> None:
-        self._reals_done = True
-        if not is_main_process():
-            return
+        """Collect the first ``num_samples`` training images (over as many batches as that
+        takes) and write them as ``reals.png``."""
         imgs = data_batch.get('img') if isinstance(data_batch, dict) else None
-        if imgs is None:
+        if imgs is None or not is_main_process():
+            self._reals_done = True
             return
         if isinstance(imgs, (list, tuple)):
             imgs = torch.stack(list(imgs))
-        imgs = imgs[:self.num_samples]
         if imgs.dtype != torch.uint8:  # already normalized to [-1, 1]
             imgs = to_uint8(imgs.float())
+        self._reals.append(imgs.cpu())
+        if sum(len(r) for r in self._reals) >= self.num_samples:
+            self._save_reals(runner)
+
+    def _save_reals(self, runner) -> None:
+        self._reals_done = True
+        imgs = torch.cat(self._reals)[:self.num_samples]
+        self._reals = []
         save_grid(make_grid(imgs), self._path(runner, 'reals.png'))
