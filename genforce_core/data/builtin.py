@@ -1,9 +1,10 @@
 """A built-in, offline, deterministic dataset: coloured shapes on plain grounds.
 
 Each image holds one filled circle, square or triangle (label 0, 1, 2) from a palette of eight
-colours on one of four backgrounds, of random size, position and rotation, drawn at 4x and
-box-downsampled for anti-aliasing. It is small enough to generate in seconds and simple enough
-for a GAN to learn visibly in minutes.
+colours on one of four backgrounds, of random size and position near the centre, upright (square
+sides axis-aligned, triangles pointing up), drawn at 4x and box-downsampled for anti-aliasing.
+It is small enough to generate in seconds and simple enough for a GAN to learn visibly in
+minutes.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from .writer import infer_format, read_dataset_meta, write_dataset
 
 SHAPE_CLASSES = ('circle', 'square', 'triangle')
 BUILTIN_DATASETS = ('shapes',)
-_GENERATOR_VERSION = 2
+_GENERATOR_VERSION = 3
 _SUPERSAMPLE = 4
 
 
@@ -39,8 +40,8 @@ def _polygon(cx: float, cy: float, radius: float, sides: int, angle: float) -> l
 
 
 def draw_shape_image(rng: np.random.Generator, resolution: int) -> tuple[np.ndarray, int]:
-    """One ``(HWC uint8 RGB image, shape class)`` drawn with ``rng``: a circle, square or
-    triangle of radius 26-40 % of the image, near the centre, at a random rotation."""
+    """One ``(HWC uint8 RGB image, shape class)`` drawn with ``rng``: an upright circle, square
+    or triangle of radius 26-40 % of the image, near the centre."""
     size = resolution * _SUPERSAMPLE
     back = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
     canvas = Image.new('RGB', (size, size), back)
@@ -49,11 +50,13 @@ def draw_shape_image(rng: np.random.Generator, resolution: int) -> tuple[np.ndar
     radius = rng.uniform(0.26, 0.4) * size
     cx, cy = size / 2 + rng.uniform(-0.1, 0.1, size=2) * size
     fill = SHAPE_COLOURS[int(rng.integers(len(SHAPE_COLOURS)))]
-    angle = rng.uniform(0, 2 * math.pi)
     if kind == 0:
         draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=fill)
-    else:
-        draw.polygon(_polygon(cx, cy, radius, 4 if kind == 1 else 3, angle), fill=fill)
+    elif kind == 1:  # about the circle's area
+        half = 0.8 * radius
+        draw.rectangle([cx - half, cy - half, cx + half, cy + half], fill=fill)
+    else:  # pointing up, centred on its bounding box
+        draw.polygon(_polygon(cx, cy + 0.2 * radius, 1.1 * radius, 3, -math.pi / 2), fill=fill)
     small = canvas.resize((resolution, resolution), Image.Resampling.BOX)
     return np.asarray(small), kind
 
