@@ -5,8 +5,15 @@ batches (so the data loader is not measured; see data_loading.py for that), runs
 iterations and then times ``--iters`` iterations — long enough to include the lazy
 regularization passes at their intervals. Prints a table and writes JSON.
 
-    python benchmarks/train_speed.py CONFIG [CONFIG ...] [--batch 32] [--iters 32]
-        [--device cpu|cuda] [--cfg-options k=v ...] [--out FILE]
+    python benchmarks/train_speed.py CONFIG [CONFIG ...] [--resolution R] [--batch 32]
+        [--iters 32] [--device cpu|cuda] [--ops cuda ref] [--precision fp32 fp16 amp]
+        [--cfg-options k=v ...] [--out FILE]
+
+Every config is timed for each combination of ``--ops`` (StyleGAN2 ops through their CUDA
+kernels or the pure-PyTorch reference) and ``--precision``: ``fp32`` (no float16 layers),
+``fp16`` (the config's float16 top resolutions, the official mixed precision; CUDA only) and
+``amp`` (float32 layers under ``torch.autocast``, mmengine's AmpOptimWrapper; CUDA only).
+Combinations that cannot run on the device are skipped.
 
 With ``--ada-p P [P ...]`` it instead measures the cost of adaptive discriminator augmentation
 (genforce-plugin-stylegan2ada) for each StyleGAN2 config: the plain model and the same model
@@ -55,9 +62,52 @@ def build(config: str, batch: int, cfg_options: dict | None, device: str):
     return model, optim, data, res
 
 
+def resolution_options(resolution: int | None) -> dict:
+    """cfg options that train ``config`` at ``resolution`` (empty when None)."""
+    if resolution is None:
+        return {}
+    return {'model.generator.img_resolution': resolution,
+            'model.discriminator.img_resolution': resolution,
+            'train_dataloader.dataset.resolution': resolution}
+
+
+def precision_options(config: str, cfg_options: dict | None, precision: str) -> dict | None:
+    """cfg options for a precision, or None when the config has no such setting."""
+    from genforce_core.config import load_config
+
+    model = load_config(config, cfg_options).model
+    keys = [k for k, present in (
+        ('model.generator.synthesis_kwargs.num_fp16_res',
+         'num_fp16_res' in model.generator.get('synthesis_kwargs', {})),
+        ('model.discriminator.num_fp16_res', 'num_fp16_res' in model.discriminator)) if present]
+    if precision == 'fp16':
+        return {} if keys else None
+    return {k: 0 for k in keys}  # fp32 and amp: no float16 layers
+
+
+def skip_reason(device: str, ops: str, precision: str) -> str | None:
+    if device != 'cuda' and ops == 'cuda':
+        return 'CUDA kernels need a CUDA device'
+    if device != 'cuda' and precision in ('fp16', 'amp'):
+        return f'{precision} runs only on CUDA (CPU layers stay float32)'
+    return None
+
+
 def measure(config: str, batch: int, iters: int, warmup: int, device: str,
-            cfg_options: dict | None) -> dict:
-    model, optim, data, res = build(config, batch, cfg_options, device)
+            cfg_options: dict | None, ops: str = 'ref', precision: str = 'fp32') -> dict:
+    try:
+        from genforce_stylegan2.ops import _dispatch
+        _dispatch.force_reference = ops == 'ref'
+    except ImportError:  # a config without StyleGAN2 ops
+        pass
+    options = precision_options(config, cfg_options, precision)
+    if options is None:
+        raise SystemExit(f'{config}: no num_fp16_res setting, so no {precision!r} variant')
+    options = {**(cfg_options or {}), **options}
+    if precision == 'amp':
+        options['optim_wrapper.generator.type'] = 'AmpOptimWrapper'
+        options['optim_wrapper.discriminator.type'] = 'AmpOptimWrapper'
+    model, optim, data, res = build(config, batch, options, device)
     model.train()
     for _ in range(warmup):
         model.train_step(data, optim)
@@ -72,7 +122,8 @@ def measure(config: str, batch: int, iters: int, warmup: int, device: str,
     seconds = time.perf_counter() - start
     images = batch * iters
     return dict(config=osp.basename(config), resolution=res, batch=batch, device=device,
-                iters=iters, img_per_s=images / seconds, sec_per_kimg=seconds / images * 1000,
+                ops=ops, precision=precision, iters=iters, img_per_s=images / seconds,
+                sec_per_kimg=seconds / images * 1000,
                 peak_mem_mb=(torch.cuda.max_memory_allocated() / 2**20
                              if device == 'cuda' else None))
 
@@ -161,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--iters', type=int, default=32)
     parser.add_argument('--warmup', type=int, default=4)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--resolution', type=int, default=None,
+                        help="override the config's resolution")
+    parser.add_argument('--ops', nargs='+', choices=['cuda', 'ref'], default=None,
+                        help='op implementations to time (default: cuda on a GPU, else ref)')
+    parser.add_argument('--precision', nargs='+', choices=['fp32', 'fp16', 'amp'],
+                        default=['fp32'])
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None)
     parser.add_argument('--out', type=Path, default=None,
                         help=f'JSON file (default {DEFAULT_OUT.name}, with --ada-p '
@@ -171,18 +228,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--rounds', type=int, default=3,
                         help='interleaved timing rounds for --ada-p')
     args = parser.parse_args(argv)
+    args.cfg_options = {**(args.cfg_options or {}), **resolution_options(args.resolution)} or None
     if args.ada_p:
         return main_ada(args)
     args.out = args.out or DEFAULT_OUT
+    ops_list = args.ops or (['cuda'] if args.device == 'cuda' else ['ref'])
 
-    rows = [measure(c, args.batch, args.iters, args.warmup, args.device, args.cfg_options)
-            for c in args.configs]
-    print(f'{"config":<28} {"res":>4} {"batch":>5} {"device":>6} {"img/s":>8} '
-          f'{"sec/kimg":>9} {"peak MB":>8}')
+    rows = []
+    for config in args.configs:
+        for ops in ops_list:
+            for precision in args.precision:
+                reason = skip_reason(args.device, ops, precision)
+                if reason:
+                    print(f'skipped {osp.basename(config)} ops={ops} {precision}: {reason}')
+                    continue
+                rows.append(measure(config, args.batch, args.iters, args.warmup, args.device,
+                                    args.cfg_options, ops, precision))
+    print(f'{"config":<24} {"res":>4} {"batch":>5} {"device":>6} {"ops":>4} {"prec":>5} '
+          f'{"img/s":>8} {"sec/kimg":>9} {"peak MB":>8}')
     for r in rows:
         peak = '-' if r['peak_mem_mb'] is None else f'{r["peak_mem_mb"]:.0f}'
-        print(f'{r["config"]:<28} {r["resolution"]:>4} {r["batch"]:>5} {r["device"]:>6} '
-              f'{r["img_per_s"]:>8.1f} {r["sec_per_kimg"]:>9.2f} {peak:>8}')
+        print(f'{r["config"]:<24} {r["resolution"]:>4} {r["batch"]:>5} {r["device"]:>6} '
+              f'{r["ops"]:>4} {r["precision"]:>5} {r["img_per_s"]:>8.1f} '
+              f'{r["sec_per_kimg"]:>9.2f} {peak:>8}')
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(dict(machine=machine_info(args.device), results=rows),
                                    indent=2))

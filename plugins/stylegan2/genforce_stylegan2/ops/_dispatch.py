@@ -13,10 +13,14 @@ from types import ModuleType
 
 _modules: dict[str, ModuleType | None] = {}
 _warned: set[str] = set()
+force_reference = False  # True: CUDA tensors take the reference path too (benchmarks, debugging)
 
 
 def cuda_module(op: str) -> ModuleType | None:
-    """The loaded ``genforce_stylegan2.ops.<op>_cuda`` module, or None when it is unusable."""
+    """The loaded ``genforce_stylegan2.ops.<op>_cuda`` module, or None when it is unusable (or
+    :data:`force_reference` is set)."""
+    if force_reference:
+        return None
     if op not in _modules:
         module: ModuleType | None
         try:
@@ -31,7 +35,7 @@ def cuda_module(op: str) -> ModuleType | None:
 
 def warn_reference(op: str) -> None:
     """Warn once per op that a CUDA tensor goes through the slower reference implementation."""
-    if op in _warned:
+    if op in _warned or force_reference:
         return
     _warned.add(op)
     warnings.warn(f'genforce_stylegan2: the CUDA kernel of {op} is not available; using the '
