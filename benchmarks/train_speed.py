@@ -27,11 +27,13 @@ the median round gives the iteration time and the overhead in % of the plain ite
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os.path as osp
 import platform
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -93,13 +95,30 @@ def skip_reason(device: str, ops: str, precision: str) -> str | None:
     return None
 
 
-def measure(config: str, batch: int, iters: int, warmup: int, device: str,
-            cfg_options: dict | None, ops: str = 'ref', precision: str = 'fp32') -> dict:
+@contextlib.contextmanager
+def ops_implementation(ops: str) -> Iterator[None]:
+    """StyleGAN2 ops through their CUDA kernels ('cuda') or the reference path ('ref')."""
     try:
         from genforce_stylegan2.ops import _dispatch
-        _dispatch.force_reference = ops == 'ref'
     except ImportError:  # a config without StyleGAN2 ops
-        pass
+        yield
+        return
+    previous = _dispatch.force_reference
+    _dispatch.force_reference = ops == 'ref'
+    try:
+        yield
+    finally:
+        _dispatch.force_reference = previous
+
+
+def measure(config: str, batch: int, iters: int, warmup: int, device: str,
+            cfg_options: dict | None, ops: str = 'ref', precision: str = 'fp32') -> dict:
+    with ops_implementation(ops):
+        return _measure(config, batch, iters, warmup, device, cfg_options, ops, precision)
+
+
+def _measure(config: str, batch: int, iters: int, warmup: int, device: str,
+             cfg_options: dict | None, ops: str, precision: str) -> dict:
     options = precision_options(config, cfg_options, precision)
     if options is None:
         raise SystemExit(f'{config}: no num_fp16_res setting, so no {precision!r} variant')

@@ -333,6 +333,7 @@ def test_conv2d_resample_second_order():
 def fresh_dispatch(monkeypatch):
     monkeypatch.setattr(_dispatch, '_modules', {})
     monkeypatch.setattr(_dispatch, '_warned', set())
+    monkeypatch.setattr(_dispatch, 'force_reference', False)
     return _dispatch
 
 
