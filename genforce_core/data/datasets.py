@@ -7,7 +7,6 @@ it also decodes each image once and drops those that fail. Pixels are decoded in
 """
 from __future__ import annotations
 
-import io
 import os
 import warnings
 from typing import Any
@@ -20,7 +19,8 @@ from torch.utils.data import Dataset
 from genforce_core.errors import DatasetError
 from genforce_core.registry import DATASETS
 
-from .labels import labels_to_mapping, labels_to_matrix, match_labels
+from .images import check_mode, open_image, to_8bit
+from .labels import count_classes, encode_labels, label_vector, labels_to_mapping, match_labels
 from .readers import FolderReader, LMDBReader, StorageReader, ZipReader, open_reader
 
 # PIL mode -> the mode we decode to. Modes with the same target are treated as one mode.
@@ -32,7 +32,8 @@ _CANONICAL_MODES = {
 }
 _MODE_CHANNELS = {'L': 1, 'RGB': 3, 'RGBA': 4}
 _CHANNEL_MODES = {v: k for k, v in _MODE_CHANNELS.items()}
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
+                  DatasetError)
 
 
 def _canonical_mode(img: Image.Image) -> str:
@@ -41,21 +42,19 @@ def _canonical_mode(img: Image.Image) -> str:
     return _CANONICAL_MODES.get(img.mode, img.mode)
 
 
+def _header(data: bytes) -> tuple[tuple[int, int], str]:
+    with open_image(data) as img:
+        check_mode(img)
+        return img.size, _canonical_mode(img)
+
+
 def _probe(reader: StorageReader, name: str) -> tuple[tuple[int, int], str]:
     """Size and canonical mode of an entry from its header; raises a decode error if bad."""
-    data = reader.read_prefix(name)
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            return img.size, _canonical_mode(img)
+        return _header(reader.read_prefix(name))
     except _DECODE_ERRORS:
         # A long header (e.g. JPEG with a big EXIF block) may not fit in the prefix.
-        with Image.open(io.BytesIO(reader.read(name))) as img:
-            return img.size, _canonical_mode(img)
-
-
-def _num_classes(values) -> int | None:
-    ints = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
-    return max(ints) + 1 if ints else None
+        return _header(reader.read(name))
 
 
 class ImageDataset(Dataset):
@@ -94,7 +93,7 @@ class ImageDataset(Dataset):
             keep = np.random.RandomState(max_size_seed).permutation(len(names))[:max_size]
             names = [names[i] for i in sorted(keep)]
         self.names = names
-        self._labels = self._load_labels()
+        self._labels, self._label_dim = self._load_labels()
 
     # ----------------------------------------------------------------------------- checks
     def _scan(self, names: list[str], resolution: int | None, skip_bad: bool) -> list[str]:
@@ -107,7 +106,7 @@ class ImageDataset(Dataset):
                 size, mode = _probe(self.reader, name)
                 if skip_bad:
                     self._decode(name)
-            except (*_DECODE_ERRORS, DatasetError) as exc:
+            except _DECODE_ERRORS as exc:
                 if skip_bad:
                     bad.append(name)
                     continue
@@ -152,9 +151,9 @@ class ImageDataset(Dataset):
         self._resolution = int(resolution)
         return good
 
-    def _load_labels(self) -> np.ndarray:
+    def _load_labels(self) -> tuple[np.ndarray, int]:
         if not self._use_labels:
-            return np.zeros((len(self.names), 0), np.float32)
+            return np.zeros((len(self.names), 0), np.float32), 0
         where = f'labels of {self.path}'
         mapping = labels_to_mapping(self.reader.raw_labels(), where)
         if mapping is None:
@@ -165,18 +164,16 @@ class ImageDataset(Dataset):
         # Entries dropped by skip_bad / max_size keep their labels; the one-hot width still
         # counts every class of the table.
         kept, stored = set(self.names), set(self.reader.names)
-        num_classes = _num_classes(mapping.values())
+        width = count_classes(mapping)
         mapping = {k: v for k, v in mapping.items() if k in kept or k not in stored}
         values = match_labels(mapping, self.names, where, self.reader.describe)
-        return labels_to_matrix(values, self.names, where, num_classes=num_classes)
+        return encode_labels(values, num_classes=width)
 
     # ----------------------------------------------------------------------------- access
     def _decode(self, name: str) -> np.ndarray:
-        with Image.open(io.BytesIO(self.reader.read(name))) as img:
+        with open_image(self.reader.read(name)) as img:
             img.load()
-            if img.mode != self._mode:
-                img = img.convert(self._mode)
-            arr = np.asarray(img)
+            arr = np.asarray(to_8bit(img, self._mode))
         if arr.ndim == 2:
             arr = arr[:, :, None]
         return arr
@@ -206,11 +203,11 @@ class ImageDataset(Dataset):
         if not arr.flags.writeable:  # PIL's buffer; torch wants memory it may write
             arr = arr.copy()
         img = torch.from_numpy(arr)
-        return dict(img=img, label=torch.from_numpy(self._labels[raw].copy()), idx=idx)
+        return dict(img=img, label=torch.from_numpy(self.get_label(raw)), idx=idx)
 
     def get_label(self, idx: int) -> np.ndarray:
         """The float32 label vector of dataset index ``idx`` (x-flipped copies share it)."""
-        return self._labels[int(idx) % len(self.names)].copy()
+        return label_vector(self._labels, self._label_dim, int(idx) % len(self.names))
 
     # ----------------------------------------------------------------------------- properties
     @property
@@ -223,7 +220,7 @@ class ImageDataset(Dataset):
 
     @property
     def label_dim(self) -> int:
-        return int(self._labels.shape[1])
+        return self._label_dim
 
     @property
     def has_labels(self) -> bool:

@@ -1,7 +1,6 @@
 """Turn a folder (or zip / LMDB) of images into a training dataset: crop, resize, label, write."""
 from __future__ import annotations
 
-import io
 import os
 import warnings
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from PIL import Image
 
 from genforce_core.errors import DatasetError
 
+from .images import open_image, to_8bit
 from .labels import labels_to_mapping, load_labels_file
 from .readers import open_reader
 from .writer import infer_format, write_dataset
@@ -109,10 +109,11 @@ def prepare_dataset(src: str | os.PathLike, dest: str | os.PathLike, fmt: str | 
     def images() -> Iterator[tuple[str, np.ndarray]]:
         for name in names:
             try:
-                with Image.open(io.BytesIO(reader.read(name))) as img:
+                with open_image(reader.read(name)) as img:
                     img.load()
-                    img = img.convert(mode)
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+                    img = to_8bit(img, mode)
+            except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
+                    DatasetError) as exc:
                 if skip_bad:
                     bad.append(name)
                     if out_labels is not None:

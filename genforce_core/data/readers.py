@@ -18,6 +18,7 @@ IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp')
 LABELS_FILE = 'dataset.json'
 LMDB_META_KEY = b'__meta__'
 LMDB_DATA_FILE = 'data.mdb'
+MAX_LABELS_BYTES = 1 << 30  # a dataset.json this large is a zip bomb, not a label table
 
 
 def is_image_name(name: str) -> bool:
@@ -78,10 +79,17 @@ class StorageReader:
             pass
 
 
+def _check_labels_size(size: int, where: str) -> None:
+    if size > MAX_LABELS_BYTES:
+        raise DatasetError(f'{where} holds {size} bytes, more than the {MAX_LABELS_BYTES} a '
+                           'label table may have. Recreate the dataset with `genforce '
+                           'prepare-dataset`.')
+
+
 def _load_labels_json(data: bytes, where: str) -> dict:
     try:
         table = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise DatasetError(f'{where} is not valid JSON ({exc}). Fix or delete it.') from exc
     if not isinstance(table, dict):
         raise DatasetError(f'{where} must hold a JSON object like {{"labels": [[name, label], '
@@ -116,8 +124,10 @@ class FolderReader(StorageReader):
     def _labels_table(self) -> dict:
         if self._table is None:
             file = self.path / LABELS_FILE
-            self._table = (_load_labels_json(file.read_bytes(), str(file)) if file.is_file()
-                           else {})
+            self._table = {}
+            if file.is_file():
+                _check_labels_size(file.stat().st_size, str(file))
+                self._table = _load_labels_json(file.read_bytes(), str(file))
         return self._table
 
     def raw_labels(self) -> Any:
@@ -163,8 +173,10 @@ class ZipReader(StorageReader):
         if self._table is None:
             table = {}
             if LABELS_FILE in self._zip().namelist():
-                table = _load_labels_json(self._zip().read(LABELS_FILE),
-                                          f'{self.path}:{LABELS_FILE}')
+                where = f'{self.path}:{LABELS_FILE}'
+                # zipfile stops inflating at the declared size, so checking it is enough.
+                _check_labels_size(self._zip().getinfo(LABELS_FILE).file_size, where)
+                table = _load_labels_json(self._zip().read(LABELS_FILE), where)
             self._table = table
         return self._table
 
@@ -194,11 +206,16 @@ class LMDBReader(StorageReader):
                                'prepare-dataset SRC DEST --format lmdb`.')
         try:
             self._meta = json.loads(raw)
-            count = int(self._meta['count'])
-        except (ValueError, KeyError, TypeError) as exc:
+            count = self._meta['count']
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise DatasetError(f'{self.path}: the __meta__ entry is not valid JSON with a '
                                f'"count" ({exc}). Recreate the LMDB with `genforce '
                                'prepare-dataset`.') from exc
+        stored = self._env().stat()['entries'] - 1  # every key but __meta__ is an image
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= stored:
+            raise DatasetError(f'{self.path}: __meta__ says "count": {count!r:.40} but the LMDB '
+                               f'holds {stored} images. Recreate it with `genforce '
+                               'prepare-dataset`.')
         self.names = [lmdb_key(i).decode('ascii') for i in range(count)]
 
     def _env(self):

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from genforce_core.errors import DatasetError
 
+from .labels import check_labels
 from .readers import LABELS_FILE, LMDB_META_KEY, lmdb_key
 
 FORMATS = ('zip', 'lmdb')
@@ -149,8 +150,9 @@ def write_dataset(images: Iterable[tuple[str, np.ndarray]], dest: str | os.PathL
                   progress: bool = True) -> Path:
     """Write ``(name, uint8 HWC array)`` pairs to ``dest`` as a zip or an LMDB; return ``dest``.
 
-    ``labels`` maps each image name to an int class or a list of numbers; an image without a
-    label or a label without an image is an error naming it. ``meta`` is stored under the
+    ``labels`` maps each image name to an int class or a list of numbers (checked by
+    :func:`~genforce_core.data.labels.check_labels`); an image without a label or a label
+    without an image is an error naming it. ``meta`` is stored under the
     ``genforce`` key (zip) or merged into ``__meta__`` (LMDB). ``fmt`` defaults from the suffix.
     """
     dest = Path(dest)
@@ -182,7 +184,8 @@ def write_dataset(images: Iterable[tuple[str, np.ndarray]], dest: str | os.PathL
             if extra:
                 raise DatasetError(f'The label entry {extra[0]!r} names no image of the source '
                                    f'({len(extra)} such entries). Remove it or add the image.')
-            label_table = [[stored, labels[name]] for name, stored in written]
+            checked = check_labels({name: labels[name] for name, _ in written}, 'labels')
+            label_table = [[stored, checked[name]] for name, stored in written]
         h, _, c = first[1]
         info = dict(meta or {})
         header = dict(count=len(written), resolution=h, channels=c)

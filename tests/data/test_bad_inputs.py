@@ -110,8 +110,9 @@ def test_labels_mismatch(image_folder):
     ImageDataset(root)  # labels are only checked when used
     table = dict(labels, **{names[0]: [1.0, 2.0]})
     (root / 'dataset.json').write_text(json.dumps({'labels': [[k, v] for k, v in table.items()]}))
-    with pytest.raises(DatasetError, match=r'label of a/img_002\.png is 2; expected an int '
-                                           'class or a list'):
+    with pytest.raises(DatasetError, match=r"label of image 'b/img_001\.png' is 1 \(a class "
+                                           r"index\) but the label of 'a/img_000\.png' is a "
+                                           'vector of 2 numbers'):
         ImageDataset(root, use_labels=True)
 
 
