@@ -12,10 +12,13 @@ checkpoint. Downloads
   the rest (HTTP ``Range``) and starts over if the server ignores it;
 * are verified: the sha256 of the finished file must equal the entry's, otherwise the file is
   deleted and the download fails. An entry whose ``sha256`` is None cannot be verified:
-  the download is refused unless ``verify=False`` (``--no-verify``), and then the hash seen is
-  recorded in ``<file>.sha256`` and every later use of the file is checked against it
-  (trust on first use);
-* accept a local path or ``file://`` URL instead of the entry's URL (offline machines).
+  the download is refused unless ``verify=False`` (``--no-verify``), and then, once the file
+  has converted successfully, the hash seen is recorded in ``<file>.sha256`` and every later
+  use of the file is checked against it (trust on first use). An unverified file that fails
+  to convert is deleted and not recorded, so it is never trusted later;
+* accept a local path or ``file://`` URL instead of the entry's URL (offline machines). An
+  explicit source replaces what is cached (download and converted checkpoint), verified exactly
+  like a fresh download; the old files stay when the new one fails verification.
 
 A converter is any registered class with ``convert_file(source, output) -> path``.
 """
@@ -36,7 +39,7 @@ from .errors import GenforceError
 from .plugins import load_plugins
 
 __all__ = ['ZooError', 'cache_dir', 'list_entries', 'get_entry', 'download_file',
-           'fetch', 'ensure_converted', 'sha256_of']
+           'fetch', 'ensure_converted', 'sha256_of', 'recorded_sha256', 'record_sha256']
 
 REQUIRED_KEYS = ('name', 'family', 'resolution', 'dataset', 'url', 'sha256', 'converter')
 CHUNK = 1 << 20
@@ -135,23 +138,47 @@ def _download_http(url: str, part: Path, progress: bool, timeout: float) -> None
                 bar.update(len(chunk))
 
 
+def _record_path(dest: Path) -> Path:
+    return dest.with_name(dest.name + '.sha256')
+
+
+def recorded_sha256(dest: str | os.PathLike) -> str | None:
+    """The hash trusted on first use of ``dest`` (its ``.sha256`` record), None if none."""
+    record = _record_path(Path(dest))
+    if not record.is_file():
+        return None
+    fields = record.read_text().split()
+    if not fields:
+        raise ZooError(f'{record} is empty; delete it to trust {Path(dest).name} again')
+    return fields[0]
+
+
+def record_sha256(dest: str | os.PathLike, digest: str) -> None:
+    """Trust ``dest`` from now on: later uses must have the hash ``digest``."""
+    dest = Path(dest)
+    _record_path(dest).write_text(f'{digest}  {dest.name}\n')
+
+
 def download_file(source: str, dest: str | os.PathLike, sha256: str | None, *,
-                  verify: bool = True, progress: bool = True, timeout: float = 60) -> Path:
+                  verify: bool = True, progress: bool = True, timeout: float = 60,
+                  record: bool = True, replace: bool = False) -> Path:
     """Fetch ``source`` (URL, ``file://`` URL or local path) to ``dest`` and check its sha256.
 
-    An existing ``dest`` whose hash matches is kept. With ``sha256=None`` and ``verify`` the
-    file is refused; with ``verify=False`` its hash is recorded in ``dest + '.sha256'``, and a
-    recorded hash is enforced like a published one.
+    An existing ``dest`` whose hash matches is kept, unless ``replace`` (then ``source`` is
+    fetched and verified, and replaces ``dest`` only if it passes). With ``sha256=None`` and
+    ``verify`` the file is refused; with ``verify=False`` its hash is recorded in
+    ``dest + '.sha256'`` (unless ``record=False``: the caller records it with
+    :func:`record_sha256`), and a recorded hash is enforced like a published one.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    record = dest.with_name(dest.name + '.sha256')
-    expected = sha256 or (record.read_text().split()[0] if record.is_file() else None)
+    recorded = None if sha256 else recorded_sha256(dest)
+    expected = sha256 or recorded
     if expected is None and verify:
         raise ZooError(f'no published sha256 for {source}, so the download cannot be verified; '
                        'pass --no-verify (verify=False) to accept it and record its hash for '
                        'later checks')
-    if dest.is_file():
+    if dest.is_file() and not replace:
         if expected is None or sha256_of(dest) == expected:
             return dest
         dest.unlink()  # stale or corrupt: fetch again
@@ -164,40 +191,66 @@ def download_file(source: str, dest: str | os.PathLike, sha256: str | None, *,
     got = sha256_of(part)
     if expected is not None and got != expected:
         part.unlink()
-        raise ZooError(f'checksum mismatch for {source}: expected sha256 {expected}, got {got}; '
-                       'the file was deleted (corrupt or changed download)')
+        origin = (f' (recorded in {_record_path(dest)} when first used; delete that file to '
+                  'trust a different file)' if recorded else '')
+        raise ZooError(f'checksum mismatch for {source}: expected sha256 {expected}{origin}, '
+                       f'got {got}; the file was deleted (corrupt or changed download)')
     os.replace(part, dest)
-    if expected is None:
-        record.write_text(f'{got}  {dest.name}\n')
+    if expected is None and record:
+        record_sha256(dest, got)
     return dest
 
 
 def fetch(name: str, *, to: str | os.PathLike | None = None, source: str | None = None,
           verify: bool = True, progress: bool = True) -> Path:
-    """The official file of zoo entry ``name`` (downloaded into the cache or ``to``)."""
+    """The official file of zoo entry ``name`` (downloaded into the cache or ``to``).
+
+    An explicit ``source`` replaces the cached file (if it passes verification). The hash of an
+    unverified file is not recorded here: :func:`ensure_converted` records it once the file
+    has converted.
+    """
     entry = get_entry(name)
     folder = Path(to) if to is not None else cache_dir() / 'downloads' / name
     filename = Path(urllib.parse.urlparse(entry['url']).path).name or f'{name}.pkl'
     return download_file(source or entry['url'], folder / filename, entry['sha256'],
-                         verify=verify, progress=progress)
+                         verify=verify, progress=progress, record=False,
+                         replace=source is not None)
 
 
 def ensure_converted(name: str, *, to: str | os.PathLike | None = None,
                      source: str | None = None, verify: bool = True,
                      progress: bool = True) -> Path:
-    """The genforce checkpoint of zoo entry ``name``: fetched and converted if not cached."""
+    """The genforce checkpoint of zoo entry ``name``: fetched and converted if not cached.
+
+    An explicit ``source`` replaces the cached download and checkpoint. A file without a
+    published or recorded sha256 (``verify=False``) is trusted (its hash recorded) only after
+    it converted; if it does not convert it is deleted.
+    """
     from .registry import CONVERTERS
 
     entry = get_entry(name)
     output = (Path(to) if to is not None else cache_dir()) / f'{name}.pth'
-    if output.is_file():
+    if output.is_file() and source is None:
         return output
-    raw = fetch(name, to=to, source=source, verify=verify, progress=progress)
     load_plugins()
     converter_cls = CONVERTERS.get(entry['converter'])
     if converter_cls is None:
         raise ZooError(f'{name} needs the converter {entry["converter"]!r}, which no installed '
                        'plugin provides (genforce plugins lists what is installed)')
-    converter_cls().convert_file(raw, output)
+    raw = fetch(name, to=to, source=source, verify=verify, progress=progress)
+    if entry['sha256'] or recorded_sha256(raw):  # verified by fetch
+        converter_cls().convert_file(raw, output)
+        return output
+    digest = sha256_of(raw)  # hashed before converting: these are the bytes we trust
+    try:
+        converter_cls().convert_file(raw, output)
+    except GenforceError as err:
+        raw.unlink(missing_ok=True)
+        raise ZooError(f'{name}: {raw} did not convert ({err}); as it was not verified, it '
+                       'was deleted and its hash not recorded') from err
+    except Exception:
+        raw.unlink(missing_ok=True)
+        raise
+    record_sha256(raw, digest)
     return output
 

@@ -2,9 +2,11 @@
 
 Downloads go to ``$GENFORCE_ZOO_CACHE`` (default ``~/.cache/genforce/zoo``) or ``--to DIR``,
 resume where they stopped, are checked against the entry's sha256 and converted to a genforce
-checkpoint. ``--from PATH`` (or a ``file://`` URL) takes the file from disk on offline machines.
-Entries without a published sha256 need ``--no-verify``; the hash seen is then recorded and
-enforced from then on.
+checkpoint. ``--from PATH`` (or a ``file://`` URL) takes the file from disk on offline machines;
+it replaces a cached download and checkpoint, checked exactly like a fresh download.
+Entries without a published sha256 need ``--no-verify``; once the file has converted, the hash
+seen is recorded and enforced from then on (a file that does not convert is deleted, never
+recorded; ``--no-convert`` records nothing).
 """
 from __future__ import annotations
 
@@ -26,9 +28,11 @@ def add_parser(subparsers) -> None:
     down.add_argument('name', help='entry name (see `genforce zoo list`)')
     down.add_argument('--to', help='folder for the files (default: the zoo cache)')
     down.add_argument('--from', dest='source', metavar='PATH_OR_URL',
-                      help='take the official file from here (local path, file:// or URL)')
+                      help='take the official file from here (local path, file:// or URL); '
+                      'replaces the cached file, checked like a fresh download')
     down.add_argument('--no-verify', action='store_true',
-                      help='accept a file whose entry has no published sha256 (records it)')
+                      help='accept a file whose entry has no published sha256 (its hash is '
+                      'recorded once it converted, and enforced from then on)')
     down.add_argument('--no-convert', action='store_true',
                       help='only fetch the official file')
     down.set_defaults(func=run_download)

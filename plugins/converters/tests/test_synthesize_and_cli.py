@@ -119,7 +119,8 @@ def test_synthesize_zoo_name_downloads_and_converts(tmp_path, monkeypatch, offic
 
 def test_convert_reports_difference_to_the_original(tmp_path, monkeypatch, official, capsys):
     """With NVIDIA's code importable (here: stand-in ``legacy`` / ``dnnlib`` modules that
-    return the reference network), --test_num compares and --save_test_image writes pairs."""
+    return the reference network) and --trust-original-code, --test_num compares and
+    --save_test_image writes pairs."""
     src = write_stylegan2ada_pickle(tmp_path / 'snap.pkl', official.G, None, official.g_kwargs,
                                     None)
     fake = tmp_path / 'nvidia_repo'
@@ -132,7 +133,7 @@ def test_convert_reports_difference_to_the_original(tmp_path, monkeypatch, offic
     legacy.REFERENCE = official.G
     out = tmp_path / 'out.pth'
     assert main(['convert', 'stylegan2ada_pth', '--source_model_path', str(src), '--output',
-                 str(out), '--test_num', '3', '--save_test_image']) == 0
+                 str(out), '--test_num', '3', '--save_test_image', '--trust-original-code']) == 0
     text = capsys.readouterr().out
     diff = float(text.split('Max difference to the original over 3 images: ')[1].split()[0])
     assert diff < 1e-4

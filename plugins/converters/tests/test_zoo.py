@@ -1,5 +1,6 @@
 """Model-zoo downloads: checksums, corrupt files, resume, file:// and local sources, the
-entries of this plugin, and download + convert of a zoo name."""
+entries of this plugin, download + convert of a zoo name, trust on first use only after a
+successful conversion, and --from replacing a cached download."""
 from __future__ import annotations
 
 import hashlib
@@ -161,3 +162,87 @@ def test_zoo_download_of_corrupt_file_fails_cleanly(fake_zoo, tmp_path, capsys):
     assert main(['zoo', 'download', 'tiny-official']) == 1
     assert 'checksum mismatch' in capsys.readouterr().err
     assert not (tmp_path / 'cache' / 'tiny-official.pth').exists()
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_unverified_file_that_does_not_convert_is_never_trusted(fake_zoo, tmp_path, capsys):
+    """--no-verify: a hostile file fails to convert, so its hash is not recorded and the
+    download is deleted; a later use without --no-verify is refused, not trusted."""
+    from genforce_converters.testing import write_malicious_pickle
+
+    marker = tmp_path / 'pwned'
+    (tmp_path / 'bad').mkdir()
+    bad = write_malicious_pickle(tmp_path / 'bad' / 'tiny.pkl', marker)
+    fake_zoo.update(sha256=None, url=bad.as_uri())
+    raw = tmp_path / 'cache' / 'downloads' / 'tiny-official' / 'tiny.pkl'
+    assert main(['zoo', 'download', 'tiny-official', '--no-verify']) == 1
+    err = capsys.readouterr().err
+    assert str(raw) in err and 'not recorded' in err
+    assert not marker.exists()
+    assert not raw.with_name('tiny.pkl.sha256').exists() and not raw.exists()
+    assert not (tmp_path / 'cache' / 'tiny-official.pth').exists()
+    assert main(['zoo', 'download', 'tiny-official']) == 1
+    assert 'no published sha256' in capsys.readouterr().err
+
+
+def test_unverified_file_is_recorded_only_once_converted(fake_zoo, tmp_path, capsys):
+    fake_zoo['sha256'] = None
+    raw = tmp_path / 'cache' / 'downloads' / 'tiny-official' / 'tiny.pkl'
+    record = raw.with_name('tiny.pkl.sha256')
+    assert main(['zoo', 'download', 'tiny-official', '--no-verify', '--no-convert']) == 0
+    assert raw.is_file() and not record.exists()  # fetched, but not shown to convert
+    assert main(['zoo', 'download', 'tiny-official', '--no-verify']) == 0
+    assert record.read_text().split()[0] == _sha(tmp_path / 'tiny.pkl')
+    assert (tmp_path / 'cache' / 'tiny-official.pth').is_file()
+
+
+def test_from_replaces_the_cached_checkpoint(fake_zoo, tmp_path, capsys):
+    assert main(['zoo', 'download', 'tiny-official']) == 0
+    pth = tmp_path / 'cache' / 'tiny-official.pth'
+    good = pth.read_bytes()
+    pth.write_bytes(b'tampered')
+    assert main(['zoo', 'download', 'tiny-official', '--from', str(tmp_path / 'tiny.pkl')]) == 0
+    assert pth.read_bytes() != b'tampered' and len(pth.read_bytes()) == len(good)
+
+
+@pytest.mark.parametrize('no_convert', [False, True])
+def test_from_a_wrong_file_is_verified_although_cached(fake_zoo, tmp_path, capsys, no_convert):
+    assert main(['zoo', 'download', 'tiny-official']) == 0
+    capsys.readouterr()
+    raw = tmp_path / 'cache' / 'downloads' / 'tiny-official' / 'tiny.pkl'
+    pth = tmp_path / 'cache' / 'tiny-official.pth'
+    before = _sha(raw), _sha(pth)
+    wrong = tmp_path / 'wrong.pkl'
+    wrong.write_bytes(b'not the official file')
+    extra = ['--no-convert'] if no_convert else []
+    assert main(['zoo', 'download', 'tiny-official', '--from', str(wrong), *extra]) == 1
+    assert f'checksum mismatch for {wrong}' in capsys.readouterr().err
+    assert (_sha(raw), _sha(pth)) == before  # the verified cache is left as it was
+
+
+def test_from_is_checked_against_the_recorded_hash(fake_zoo, tmp_path, official, capsys):
+    """Trust on first use: a later --from must match the recorded hash, also with --no-verify;
+    after deleting the record, --from replaces the download, record and checkpoint."""
+    from genforce_converters.testing import write_stylegan2ada_pickle
+
+    fake_zoo['sha256'] = None
+    other = write_stylegan2ada_pickle(tmp_path / 'other.pkl', official.G, None,
+                                      official.g_kwargs, None)
+    raw = tmp_path / 'cache' / 'downloads' / 'tiny-official' / 'tiny.pkl'
+    record = raw.with_name('tiny.pkl.sha256')
+    pth = tmp_path / 'cache' / 'tiny-official.pth'
+    assert main(['zoo', 'download', 'tiny-official', '--no-verify']) == 0
+    first = _sha(pth)
+    capsys.readouterr()
+    assert main(['zoo', 'download', 'tiny-official', '--no-verify', '--from', str(other)]) == 1
+    err = capsys.readouterr().err
+    assert 'checksum mismatch' in err and f'recorded in {record}' in err
+    assert _sha(pth) == first and record.read_text().split()[0] == _sha(tmp_path / 'tiny.pkl')
+    record.unlink()
+    assert main(['zoo', 'download', 'tiny-official', '--no-verify', '--from', str(other)]) == 0
+    assert raw.read_bytes() == other.read_bytes()
+    assert record.read_text().split()[0] == _sha(other)
+    assert _sha(pth) != first  # converted from the new file (no discriminator)
