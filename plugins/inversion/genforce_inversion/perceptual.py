@@ -14,6 +14,11 @@ Where the weights come from, first match wins:
    prefix in the file name (as torchvision checks it).
 
 If none applies, :class:`VGGWeightsNotFoundError` says where to put the file.
+
+The file is read by :func:`genforce_core.weight_files.load_torch_weights`: size-limited, no
+compressed zip members, no pickled globals besides tensors, no TorchScript (so NVIDIA's
+``vgg16.pt`` is refused, not run), then ``torch.load(weights_only=True)``; any problem is a
+:class:`VGGWeightsError` naming the file.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from torch import nn
 
 from genforce_core.checkpoint import describe_state_dict_mismatch
 from genforce_core.errors import GenforceError
+from genforce_core.weight_files import WeightFileError, load_torch_weights
 
 VGG16_URL = 'https://download.pytorch.org/models/vgg16-397923af.pth'
 VGG16_FILENAME = 'vgg16-397923af.pth'
@@ -46,6 +52,10 @@ _CONV_NAMES = ('conv1_1', 'conv1_2', 'conv2_1', 'conv2_2', 'conv3_1', 'conv3_2',
 
 class VGGWeightsNotFoundError(GenforceError, FileNotFoundError):
     """The VGG16 weights file is missing; the message lists where to put it."""
+
+
+class VGGWeightsError(WeightFileError):
+    """The VGG16 weights file is unsafe, corrupt, or not torchvision's VGG16."""
 
 
 def _layout() -> tuple[list[tuple[str, int, int]], dict[str, int]]:
@@ -167,21 +177,20 @@ class VGG16Features(nn.Module):
 
     def load_torchvision_weights(self, path: str | os.PathLike) -> None:
         """Load the ``features.*`` entries of a torchvision VGG16 state-dict file."""
-        try:
-            state = torch.load(path, map_location='cpu', weights_only=True)
-        except Exception as exc:  # noqa: BLE001  (any unreadable file gets the same message)
-            raise GenforceError(f'{path} is not a readable VGG16 state dict: {exc}') from exc
+        hint = f"Use torchvision's {VGG16_FILENAME} ({VGG16_URL})."
+        state = load_torch_weights(path, what='VGG16 weights', hint=hint, error=VGGWeightsError)
         if isinstance(state, dict) and 'state_dict' in state:
             state = state['state_dict']
         if not isinstance(state, dict):
-            raise GenforceError(f'{path} holds a {type(state).__name__}, not a state dict')
+            raise VGGWeightsError(f'{path} holds a {type(state).__name__}, not a state dict. '
+                                  + hint)
         expected = self.state_dict()
-        got = {k: v for k, v in state.items() if k in expected}
+        got = {k: v for k, v in state.items() if k in expected and isinstance(v, torch.Tensor)}
         shapes = {k: getattr(v, 'shape', None) for k, v in got.items()}
         problem = describe_state_dict_mismatch({k: v.shape for k, v in expected.items()},
                                                shapes)
         if problem:
-            raise GenforceError(f'{path} is not a torchvision VGG16 state dict:\n{problem}')
+            raise VGGWeightsError(f'{path} is not a torchvision VGG16 state dict:\n{problem}')
         self.load_state_dict(got)
 
     def train(self, mode: bool = True) -> VGG16Features:

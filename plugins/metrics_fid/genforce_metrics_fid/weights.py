@@ -8,6 +8,10 @@
   with a restricted unpickler that builds nothing but tensors and plain containers: the file's
   TorchScript code is never run.
 
+Either file is first checked by :func:`genforce_core.weight_files.check_weight_file` (size
+limit, no compressed zip members, no pickled globals besides tensors), so a hostile file is
+refused with :class:`InceptionWeightsError` naming it before anything in it is run or inflated.
+
 Where the weights come from, first match wins: the ``path`` argument (a config's
 ``inception=...`` or ``--inception PATH``), ``$GENFORCE_INCEPTION_WEIGHTS``, a file already in
 the cache folder (``$GENFORCE_CACHE_DIR/inception``, default ``~/.cache/genforce/inception``),
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import os.path as osp
 import pickle
@@ -29,7 +34,13 @@ from pathlib import Path
 
 import torch
 
-from genforce_core.errors import GenforceError
+from genforce_core.weight_files import (
+    WeightFileError,
+    check_weight_file,
+    clean_torch_message,
+    is_zip_archive,
+    load_torch_weights,
+)
 
 from .inception import InceptionV3FID
 
@@ -45,8 +56,12 @@ KNOWN_SHA256_PREFIX = {'pt_inception-2015-12-05-6726825d.pth': '6726825d'}
 FILE_NAMES = ('inception-2015-12-05.pt', 'pt_inception-2015-12-05-6726825d.pth')
 
 
-class InceptionWeightsError(GenforceError):
-    """The Inception weights are missing, corrupt, or not an Inception file we know."""
+WHAT = 'Inception weights'
+HINT = f"Use NVIDIA's {NVIDIA_URL} or pytorch-fid's {DEFAULT_URL}."
+
+
+class InceptionWeightsError(WeightFileError):
+    """The Inception weights are missing, unsafe, corrupt, or not an Inception file we know."""
 
 
 def cache_dir() -> Path:
@@ -122,12 +137,8 @@ def load_inception(path: str | os.PathLike | None = None, *, device='cpu',
     path = resolve_weights(path, download=download)
     if _archive_pickle(path, torchscript_only=True) is not None:
         state = torchscript_to_state_dict(read_torchscript_tensors(path), where=str(path))
-    else:
-        try:
-            state = torch.load(path, map_location='cpu', weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any failure means: not a weight file
-            raise InceptionWeightsError(f'{path} is not a readable Inception weight file '
-                                        f'({type(exc).__name__}: {exc}).') from exc
+    else:  # both read paths check the file first (size, zip members, pickled globals)
+        state = load_torch_weights(path, what=WHAT, hint=HINT, error=InceptionWeightsError)
     net = InceptionV3FID()
     load_state_dict_checked(net, state, where=str(path))
     net.weights_path = str(path)
@@ -141,6 +152,10 @@ def load_state_dict_checked(net: InceptionV3FID, state: dict, where: str) -> Non
         raise InceptionWeightsError(f'{where} holds a {type(state).__name__}, not a state dict.')
     own = net.state_dict()
     state = dict(state)
+    not_tensors = sorted(str(k) for k, v in state.items() if not isinstance(v, torch.Tensor))
+    if not_tensors:
+        raise InceptionWeightsError(f'{where} is not a state dict of tensors: {not_tensors[:5]} '
+                                    f'are not tensors. {HINT}')
     for key, value in list(state.items()):  # a TF-layout (HWIO) kernel is accepted too
         if (key in own and value.ndim == 4 and value.shape != own[key].shape
                 and value.permute(3, 2, 0, 1).shape == own[key].shape):
@@ -150,7 +165,7 @@ def load_state_dict_checked(net: InceptionV3FID, state: dict, where: str) -> Non
                                  or key.endswith('bn.weight')):
             state[key] = torch.ones_like(value) if key.endswith('weight') else value
     missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
+    unexpected = sorted(map(str, set(state) - set(own)))
     wrong = [f'{k} {tuple(state[k].shape)} != {tuple(v.shape)}' for k, v in own.items()
              if k in state and tuple(state[k].shape) != tuple(v.shape)]
     if missing or unexpected or wrong:
@@ -181,46 +196,73 @@ class _ScriptObject:
         self.state = state if isinstance(state, dict) else {'_state': state}
 
 
+def _first_argument(value, *args):
+    """Stand-in for TorchScript's list tags (``build_intlist``, ``restore_type_tag``...)."""
+    return value
+
+
+_LIST_TAGS = ('build_intlist', 'build_doublelist', 'build_boollist', 'build_tensorlist',
+              'restore_type_tag')
+
+
 def _rebuild_tensor(storage, offset, size, stride, *args):
-    return torch.as_strided(storage, tuple(size), tuple(stride), offset).clone()
+    """A view of the storage (no copy: a hostile file referencing one storage many times, or
+    with zero strides, must not multiply memory); torch checks that it stays inside."""
+    if not isinstance(storage, torch.Tensor):
+        raise pickle.UnpicklingError(f'a tensor over a {type(storage).__name__}, not a storage')
+    if math.prod(size) > max(storage.numel(), 1):
+        raise pickle.UnpicklingError(f'a tensor of shape {tuple(size)} over a storage of '
+                                     f'{storage.numel()} elements')
+    return torch.as_strided(storage, tuple(size), tuple(stride), offset)
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, data: bytes, archive: zipfile.ZipFile, prefix: str, where: str):
         super().__init__(io.BytesIO(data))
         self.archive, self.prefix, self.where = archive, prefix, where
+        self.storages: dict[str, torch.Tensor] = {}  # each record is read once
 
     def find_class(self, module: str, name: str):
         if module.startswith('__torch__'):
             return _ScriptObject
         if (module, name) == ('torch._utils', '_rebuild_tensor_v2'):
             return _rebuild_tensor
+        if module == 'torch.jit._pickle' and name in _LIST_TAGS:
+            return _first_argument
         if (module, name) == ('collections', 'OrderedDict'):
             return dict
         if module == 'torch' and name in _STORAGE_DTYPES:
             return _STORAGE_DTYPES[name]
         if (module, name) == ('torch', 'device'):
             return str
-        raise pickle.UnpicklingError(f'{self.where}: refusing to load {module}.{name} (only '
-                                     'tensors and module attributes are read)')
+        raise InceptionWeightsError(f'refused {WHAT} file {self.where}: it references '
+                                    f'{module}.{name}, which the archive reader does not build '
+                                    f'(only tensors and module attributes); nothing in it was '
+                                    f'run. {HINT}')
 
     def persistent_load(self, pid):
         kind, dtype, key, _location, numel = pid
         if kind != 'storage' or not isinstance(dtype, torch.dtype):
             raise pickle.UnpicklingError(f'{self.where}: unsupported storage {pid!r}')
-        raw = bytearray(self.archive.read(f'{self.prefix}data/{key}'))
-        return torch.frombuffer(raw, dtype=dtype, count=numel) if numel else torch.empty(
-            0, dtype=dtype)
+        key = f'{self.prefix}data/{key}'
+        if key not in self.storages:
+            raw = bytearray(self.archive.read(key))  # sizes were checked: stored, bounded
+            self.storages[key] = torch.frombuffer(raw, dtype=dtype, count=numel) if numel \
+                else torch.empty(0, dtype=dtype)
+        return self.storages[key]
 
 
 def _archive_pickle(path, torchscript_only: bool = False) -> str | None:
     """The ``<prefix>/data.pkl`` entry of a zip archive (with ``torchscript_only``: only if
     the archive also holds TorchScript's ``<prefix>/code/`` or ``constants.pkl``, which a
     ``torch.save`` zip does not)."""
-    if not zipfile.is_zipfile(path):
+    if not is_zip_archive(path):
         return None
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None  # the checks before loading say what is wrong with it
     for name in names:
         if name.endswith('/data.pkl') and name.count('/') == 1:
             prefix = name[:-len('data.pkl')]
@@ -233,22 +275,39 @@ def _archive_pickle(path, torchscript_only: bool = False) -> str | None:
 
 def read_torchscript_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Every tensor attribute of a TorchScript archive's module tree, by dotted name, read
-    without executing the archive's code."""
+    without executing the archive's code (after :func:`check_weight_file`)."""
+    check_weight_file(path, what=WHAT, hint=HINT, error=InceptionWeightsError)
     pkl = _archive_pickle(path)
     if pkl is None:
         raise InceptionWeightsError(f'{path} is not a TorchScript archive (no data.pkl).')
     prefix = pkl[:-len('data.pkl')]
-    with zipfile.ZipFile(path) as archive:
-        root = _RestrictedUnpickler(archive.read(pkl), archive, prefix, str(path)).load()
-    tensors: dict[str, torch.Tensor] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            root = _RestrictedUnpickler(archive.read(pkl), archive, prefix, str(path)).load()
+    except InceptionWeightsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a broken archive, whatever the symptom
+        detail = clean_torch_message(exc)
+    else:
+        return _named_tensors(root)
+    # Raised outside the handler, so no chained traceback repeats the raw error.
+    raise InceptionWeightsError(f'{WHAT} file {path} is a corrupt TorchScript archive '
+                                f'({detail}). {HINT}')
 
-    def walk(obj, name):
+
+def _named_tensors(root) -> dict[str, torch.Tensor]:
+    """Tensors of a tree of :class:`_ScriptObject`, by dotted name. Iterative, and each object
+    is visited once: a hostile pickle may nest deeply or refer back to itself."""
+    tensors: dict[str, torch.Tensor] = {}
+    todo, seen = [('', root)], set()
+    while todo:
+        name, obj = todo.pop()
         if isinstance(obj, torch.Tensor):
             tensors[name] = obj
-        elif isinstance(obj, _ScriptObject):
-            for key, value in obj.state.items():
-                walk(value, f'{name}.{key}' if name else key)
-    walk(root, '')
+        elif isinstance(obj, _ScriptObject) and id(obj) not in seen:
+            seen.add(id(obj))
+            todo += [(f'{name}.{key}' if name else str(key), value)
+                     for key, value in obj.state.items()]
     return tensors
 
 

@@ -136,6 +136,18 @@ def test_pth_and_torchscript_of_the_same_parameters_agree(tmp_path):
     torch.testing.assert_close(a(img)[0], b(img)[0], rtol=0, atol=0)
 
 
+def test_torchscript_list_tags_are_read(tmp_path, monkeypatch):
+    # A scripted conv stores stride/padding through torch.jit._pickle.build_intlist.
+    conv = nn.Conv2d(3, 4, 3, stride=2)
+    path = tmp_path / 'conv.pt'
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        torch.jit.save(torch.jit.script(conv), str(path))
+    monkeypatch.setattr(torch.jit, 'load', lambda *a, **k: pytest.fail('ran torch.jit.load'))
+    tensors = W.read_torchscript_tensors(path)
+    assert torch.equal(tensors['weight'], conv.weight) and torch.equal(tensors['bias'], conv.bias)
+
+
 def test_archive_with_foreign_globals_is_refused(tmp_path):
     class Evil:
         def __reduce__(self):
@@ -144,7 +156,8 @@ def test_archive_with_foreign_globals_is_refused(tmp_path):
     path = tmp_path / 'evil.pt'
     with zipfile.ZipFile(path, 'w') as archive:
         archive.writestr('evil/data.pkl', pickle.dumps(Evil(), protocol=2))
-    with pytest.raises(pickle.UnpicklingError, match=r'refusing to load __builtin__\.print'):
+    with pytest.raises(W.InceptionWeightsError,
+                       match=r'evil\.pt: it references __builtin__\.print, .* nothing in it'):
         W.read_torchscript_tensors(path)
 
 
