@@ -3,7 +3,8 @@
 Every plugin registers into these children of mmengine's root registries, so configs name
 modules without prefixes (``type='StyleGAN2Generator'``) and sibling plugins see each other.
 The registry remembers which plugin registered each key: two plugins claiming the same key is
-an error naming both, and an unknown key is an error listing close matches and the plugins.
+an error naming both (``force=True`` only lets an owner replace its own key, never another
+plugin's or the core's), and an unknown key is an error listing close matches and the plugins.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPP
 from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
 from mmengine.registry import Registry
 
+from .errors import GenforceError
+
 SCOPE = 'genforce'
 CORE_OWNER = 'genforce-core'
 
@@ -32,7 +35,7 @@ _current_owner: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     'genforce_registry_owner', default=None)
 
 
-class RegistrationConflict(KeyError):
+class RegistrationConflict(GenforceError, KeyError):
     """Two plugins registered the same key in one registry."""
 
     def __str__(self) -> str:  # KeyError would quote the message
@@ -69,7 +72,8 @@ class GenforceRegistry(Registry):
         names = [names] if isinstance(names, str) else list(names)
         for name in names:
             previous = self.owners.get(name)
-            if name in self._module_dict and not force and previous is not None:
+            replaces_another = previous is not None and (not force or previous != owner)
+            if name in self._module_dict and replaces_another:
                 existing = self._module_dict[name]
                 raise RegistrationConflict(
                     f"'{name}' is registered twice in the genforce {self.name} registry: "

@@ -31,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
             print(f'    error: {info.error}')
             if args.verbose and info.traceback:
                 print('    ' + info.traceback.replace('\n', '\n    '))
+        for rival in info.rivals:
+            print(f'    also declared by {rival} (not imported)')
         for registry, keys in info.registered.items():
             print(f'    {registry}: {", ".join(keys)}')
         for op, status in info.ops.items():
