@@ -4,20 +4,22 @@ from __future__ import annotations
 import os
 
 import torch
-from mmengine.config import Config
 from torch import nn
 
 from .checkpoint import load_checkpoint
+from .config import load_config
 from .errors import CheckpointError
 from .plugins import load_plugins
 from .registry import MODELS, explaining_misses
+from .stored_config import check_registered_types, config_from_checkpoint
 
 
 def load_generator(path_or_name: str | os.PathLike, device: str | torch.device = 'cpu',
                    config: str | os.PathLike | None = None) -> nn.Module:
     """The EMA generator of a genforce checkpoint, in eval mode on ``device``.
 
-    The model is rebuilt from the config stored in the checkpoint (or ``config``), so it works
+    The model is rebuilt from the config stored in the checkpoint (plain data, never run; only
+    registered types are built) or from the config file ``config``, so it works
     for every registered family: ``G = load_generator('work_dirs/x/iter_1000.pth');
     img = G(z, c)``. Model-zoo names are resolved by installed plugins that contribute zoo
     entries (``genforce zoo list``); a name that no plugin knows is an error.
@@ -32,13 +34,12 @@ def load_generator(path_or_name: str | os.PathLike, device: str | torch.device =
                               f'`genforce zoo download {path}` and pass the file')
     checkpoint = load_checkpoint(path)
     if config is not None:
-        cfg = Config.fromfile(os.fspath(config))
+        cfg = load_config(os.fspath(config))
     else:
-        text = checkpoint.get('meta', {}).get('cfg')
-        if not text:
-            raise CheckpointError(f'{path} holds no config; pass config=... to rebuild its '
-                                  'model')
-        cfg = Config.fromstring(text, file_format='.py')
+        cfg = config_from_checkpoint(checkpoint, path)
+        check_registered_types(cfg.get('model'), path)
+    if 'state_dict' not in checkpoint:
+        raise CheckpointError(f'{path} has no state_dict')
     load_plugins()
     with explaining_misses():
         model = MODELS.build(cfg.model)

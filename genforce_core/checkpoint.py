@@ -7,9 +7,15 @@ Why this module exists:
 * A checkpoint is a pickle, and unpickling can run arbitrary code. :func:`load_checkpoint`
   uses ``torch.load(weights_only=True)`` with :data:`SAFE_GLOBALS`, an explicit allowlist of
   the few non-torch types our checkpoints hold (mmengine's message hub, numpy values).
+* A checkpoint damaged on disk or in a copy must not load silently. torch writes checkpoints
+  as zip archives with a CRC-32 checksum per record; :func:`verify_checksums` recomputes them
+  on every load (torch itself never checks them) and a mismatch is a :class:`CheckpointError`
+  naming the file and the record. :func:`save_checkpoint` makes sure the checksums are written.
 * mmengine 0.10.x calls plain ``torch.load``, which on torch >= 2.6 refuses its own
   checkpoints (``weights_only`` became the default). :func:`install_mmengine_loader` routes
   mmengine's local-file loading through :func:`load_checkpoint`; importing this module does it.
+  That loader also drops ``meta['config']``, which mmengine's ``Runner.resume`` would execute
+  as Python (genforce never writes it).
 """
 from __future__ import annotations
 
@@ -20,6 +26,9 @@ import os
 import pickle
 import pickletools
 import re
+import warnings
+import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -29,7 +38,8 @@ import torch
 from .errors import CheckpointError
 
 __all__ = [
-    'SAFE_GLOBALS', 'save_checkpoint', 'load_checkpoint', 'install_mmengine_loader',
+    'SAFE_GLOBALS', 'save_checkpoint', 'load_checkpoint', 'verify_checksums',
+    'install_mmengine_loader', 'checksums_written', 'drop_executable_meta',
     'read_genforce_v1_checkpoint', 'describe_state_dict_mismatch',
 ]
 
@@ -160,7 +170,7 @@ def save_checkpoint(obj: Any, path: str | os.PathLike) -> Path:
     path = Path(path).expanduser()
     tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
     try:
-        with open(tmp, 'wb') as file:
+        with open(tmp, 'wb') as file, checksums_written():
             torch.save(obj, file)
             file.flush()
             os.fsync(file.fileno())
@@ -172,6 +182,22 @@ def save_checkpoint(obj: Any, path: str | os.PathLike) -> Path:
         raise  # KeyboardInterrupt and friends pass through unchanged
     _fsync_dir(path.parent)
     return path
+
+
+@contextlib.contextmanager
+def checksums_written() -> Iterator[None]:
+    """Make ``torch.save`` record a CRC-32 per archive record (its default, unless a user
+    turned it off with ``torch.serialization.set_crc32_options(False)``)."""
+    serialization = torch.serialization
+    if not hasattr(serialization, 'get_crc32_options'):  # older torch: always written
+        yield
+        return
+    previous = serialization.get_crc32_options()
+    serialization.set_crc32_options(True)
+    try:
+        yield
+    finally:
+        serialization.set_crc32_options(previous)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -284,11 +310,58 @@ def _corrupt_error(path: Path, err: BaseException) -> CheckpointError:
         'It may have been cut short by a crash or an interrupted copy; use an earlier one.')
 
 
+_CHUNK = 1 << 22
+_warned_unchecked: set[str] = set()
+
+
+def verify_checksums(path: str | os.PathLike) -> bool:
+    """Recompute the CRC-32 of every record of a torch zip checkpoint.
+
+    Returns True when all match, False when the file carries no checksums (torch's legacy
+    non-zip format, or saved with checksums turned off); raises :class:`CheckpointError`
+    naming the file and the record when one does not match or the archive is damaged.
+    """
+    path = Path(path)
+    try:
+        if not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as archive:
+            records = archive.infolist()
+            if not any(info.CRC for info in records if info.file_size):
+                return False
+            for info in records:
+                crc = 0
+                with archive.open(info) as member:  # zipfile checks the CRC at the end too
+                    while chunk := member.read(_CHUNK):
+                        crc = zlib.crc32(chunk, crc)
+                if crc != info.CRC:
+                    raise zipfile.BadZipFile(f'Bad CRC-32 for file {info.filename!r}')
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as err:
+        raise CheckpointError(
+            f'checkpoint {path} is corrupt: its checksums do not match its content ({err}). '
+            'The file was damaged after it was written (disk, copy or transfer); use an '
+            'earlier checkpoint or copy it again.') from None
+    return True
+
+
+def _verify_or_warn(path: Path) -> None:
+    if not verify_checksums(path) and str(path) not in _warned_unchecked:
+        _warned_unchecked.add(str(path))
+        warnings.warn(f'checkpoint {path} carries no checksums (written by an old torch or '
+                      'with checksums turned off): damage to it cannot be detected',
+                      stacklevel=3)
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: Any = 'cpu') -> dict:
-    """Load a checkpoint without running code from it (weights-only + :data:`SAFE_GLOBALS`)."""
+    """Load a checkpoint without running code from it (weights-only + :data:`SAFE_GLOBALS`),
+    after checking its checksums (:func:`verify_checksums`)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f'checkpoint {path} does not exist (or is not a file)')
+    try:
+        _verify_or_warn(path)
+    except PermissionError as err:
+        raise CheckpointError(f'cannot read checkpoint {path}: {err}') from None
     try:
         with _allowlisted():
             obj = torch.load(path, map_location=map_location, weights_only=True)
@@ -316,13 +389,25 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = 'cpu') -> dict:
 def load_from_local_safe(filename: str, map_location: Any = None) -> dict:
     """Drop-in for mmengine's ``load_from_local`` that loads through :func:`load_checkpoint`.
 
-    mmengine logs the loader's name from its 11th character on: "local_safe".
+    ``meta['config']`` is dropped: mmengine's ``Runner.resume`` runs it through
+    ``Config.fromstring`` (executing it) only to compare GPU counts, and genforce never
+    writes it, so in a file it can only be an attack. mmengine logs the loader's name from
+    its 11th character on: "local_safe".
     """
     filename = os.path.expanduser(filename)
     if not os.path.isfile(filename):
         # mmengine callers expect FileNotFoundError here.
         raise FileNotFoundError(f'{filename} can not be found.')
-    return load_checkpoint(filename, map_location=map_location)
+    checkpoint = load_checkpoint(filename, map_location=map_location)
+    drop_executable_meta(checkpoint)
+    return checkpoint
+
+
+def drop_executable_meta(checkpoint: Mapping[str, Any]) -> None:
+    """Remove the entries of ``checkpoint['meta']`` that mmengine would evaluate as code."""
+    meta = checkpoint.get('meta')
+    if isinstance(meta, dict):
+        meta.pop('config', None)
 
 
 def install_mmengine_loader() -> None:

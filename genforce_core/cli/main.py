@@ -15,7 +15,8 @@ USER_FACING_ERRORS = (GenforceError, PluginError, RegistrationConflict, UnknownM
 
 # Each module exposes ``add_parser(subparsers)`` which adds one subcommand and sets
 # ``func`` (called with the parsed namespace, returns an exit code or None).
-CORE_COMMANDS = ('plugins', 'train', 'test', 'prepare_dataset', 'synthesize', 'zoo')
+CORE_COMMANDS = ('plugins', 'train', 'test', 'prepare_dataset', 'synthesize', 'zoo',
+                 'resave_checkpoint')
 
 
 def build_parser() -> argparse.ArgumentParser:

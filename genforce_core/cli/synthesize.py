@@ -165,13 +165,13 @@ def _fid_dataset(args: argparse.Namespace, checkpoint: Path) -> str:
     if args.fid_data:
         return args.fid_data
     from ..checkpoint import load_checkpoint
+    from ..stored_config import config_from_checkpoint
 
-    meta = load_checkpoint(checkpoint).get('meta', {})
+    stored = load_checkpoint(checkpoint)
+    meta = stored.get('meta', {})
     path = (meta.get('dataset') or {}).get('path')
     if not path and meta.get('cfg'):
-        from mmengine.config import Config
-
-        cfg = Config.fromstring(meta['cfg'], file_format='.py')
+        cfg = config_from_checkpoint(stored, checkpoint)
         path = cfg.get('train_dataloader', {}).get('dataset', {}).get('path')
     if not path:
         raise GenforceError(f'{checkpoint} names no dataset for FID; pass --fid-data PATH')

@@ -5,14 +5,19 @@ import glob
 import os
 import os.path as osp
 import re
-import zipfile
 
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
-from ..checkpoint import describe_state_dict_mismatch
+from ..checkpoint import (
+    checksums_written,
+    describe_state_dict_mismatch,
+    drop_executable_meta,
+    verify_checksums,
+)
 from ..errors import CheckpointError
 from ..registry import RUNNERS
+from ..stored_config import config_to_data
 from .distributed import GANDataParallel
 from .training_state import META_KEY, gather_training_state, local_training_state
 
@@ -28,7 +33,9 @@ class GenforceRunner(Runner):
     * a checkpoint is written to a temporary file and renamed, so a process killed while
       saving leaves the previous checkpoint intact;
     * checkpoints carry every rank's RNG state and sampler position, restored on resume;
-    * ``resume=True`` picks the newest *complete* checkpoint of the work dir.
+    * the config inside a checkpoint (``meta['cfg']``) is plain data, never Python source,
+      and a checkpoint's ``meta['config']`` (which mmengine's resume would execute) is dropped;
+    * ``resume=True`` picks the newest checkpoint of the work dir whose checksums match.
     """
 
     def wrap_model(self, model_wrapper_cfg, model):
@@ -45,13 +52,14 @@ class GenforceRunner(Runner):
         if not is_main_process():
             return
         partial = f'.{filename}.partial'
-        super().save_checkpoint(out_dir, partial, *args, meta=meta, **kwargs)
+        with checksums_written():
+            super().save_checkpoint(out_dir, partial, *args, meta=meta, **kwargs)
         commit_file(osp.join(out_dir, partial), osp.join(out_dir, filename))
 
     def load_or_resume(self) -> None:
         if self._resume and self._load_from is None and not self._has_loaded:
             remove_partial_checkpoints(self.work_dir)
-            self._load_from = find_latest_complete_checkpoint(self.work_dir)
+            self._load_from = find_latest_complete_checkpoint(self.work_dir, self.logger)
             if self._load_from is None:
                 self.logger.info(f'No checkpoint in {self.work_dir} to resume from: '
                                  'starting a new run.')
@@ -59,7 +67,10 @@ class GenforceRunner(Runner):
         super().load_or_resume()
 
     def call_hook(self, fn_name: str, **kwargs) -> None:
+        if fn_name == 'before_save_checkpoint' and 'checkpoint' in kwargs:
+            kwargs['checkpoint']['meta']['cfg'] = config_to_data(self.cfg)
         if fn_name == 'after_load_checkpoint' and 'checkpoint' in kwargs:
+            drop_executable_meta(kwargs['checkpoint'])  # whatever loader mmengine used
             self._check_checkpoint_fits(kwargs['checkpoint'])
             state = local_training_state(kwargs['checkpoint'].get('meta', {}))
             if not isinstance(self._train_loop, dict) and self._train_loop is not None:
@@ -91,21 +102,32 @@ def remove_partial_checkpoints(work_dir: str) -> None:
         os.remove(path)
 
 
-def find_latest_complete_checkpoint(work_dir: str) -> str | None:
-    """The newest complete ``iter_*.pth`` of ``work_dir``, else the file named in
-    ``last_checkpoint``. Checkpoints are torch zip archives: a file cut short has no central
-    directory and fails :func:`zipfile.is_zipfile`."""
-    numbered = glob.glob(osp.join(work_dir, 'iter_*.pth'))
-    numbered.sort(key=lambda p: int(re.findall(r'iter_(\d+)', osp.basename(p))[0]),
-                  reverse=True)
-    candidates = list(numbered)
+CHECKPOINT_NAME = re.compile(r'iter_(\d+)\.pth')
+
+
+def find_latest_complete_checkpoint(work_dir: str, logger=None) -> str | None:
+    """The newest valid ``iter_<N>.pth`` of ``work_dir``, else the file named in
+    ``last_checkpoint``. Valid means a complete torch zip archive whose checksums match
+    (:func:`verify_checksums`): a file cut short or damaged is skipped with a warning."""
+    numbered = [(int(match.group(1)), osp.join(work_dir, name))
+                for name in os.listdir(work_dir)
+                if (match := CHECKPOINT_NAME.fullmatch(name))] if osp.isdir(work_dir) else []
+    candidates = [path for _, path in sorted(numbered, reverse=True)]
     pointer = osp.join(work_dir, 'last_checkpoint')
     if osp.isfile(pointer):
         with open(pointer) as f:
             candidates.append(f.read().strip())
     for path in candidates:
-        if path and osp.isfile(path) and zipfile.is_zipfile(path):
-            return path
+        if not path or not osp.isfile(path):
+            continue
+        try:
+            if verify_checksums(path):
+                return path
+            problem = 'it is not a complete checkpoint archive'
+        except CheckpointError as err:
+            problem = str(err)
+        if logger is not None:
+            logger.warning(f'skipping {path} for resume: {problem}')
     return None
 
 

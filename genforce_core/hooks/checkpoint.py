@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 import os
 import os.path as osp
+import re
+import warnings
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
@@ -12,6 +14,9 @@ from ..registry import HOOKS
 from ._common import images_seen, interval_images, write_text_atomic
 
 _INFO = 'KimgCheckpointHook.'  # prefix of the message-hub runtime info keys
+# The only file names this hook writes, hence the only ones it may delete.
+PERIODIC_NAME = re.compile(r'iter_\d+\.pth')
+BEST_NAME = re.compile(r'best_[A-Za-z0-9_.-]*_iter_\d+\.pth')
 
 
 @HOOKS.register_module()
@@ -24,7 +29,10 @@ class KimgCheckpointHook(Hook):
     usable checkpoint. With ``save_best='<metric>'``, ``best_<metric>_iter_<N>.pth`` follows
     the best validation score (the previous best is deleted after the new one is saved).
     The kept files (names inside the work dir) and the best score live in the message
-    hub's runtime info, which checkpoints carry, so the bookkeeping survives resume.
+    hub's runtime info, which checkpoints carry, so the bookkeeping survives resume. A
+    checkpoint comes from outside, so restored names are checked: only plain file names of
+    the hook's own patterns are kept (others are dropped with a warning), and nothing outside
+    the work dir is ever deleted.
 
     Args:
         interval_kimg: Save every this many thousand images.
@@ -59,9 +67,15 @@ class KimgCheckpointHook(Hook):
 
     def _restore(self, runner) -> None:
         hub = runner.message_hub
-        self.kept = list(hub.get_info(_INFO + 'kept', None) or [])
-        self.best_score = hub.get_info(_INFO + 'best_score', None)
-        self.best_ckpt = hub.get_info(_INFO + 'best_ckpt', None)
+        kept = hub.get_info(_INFO + 'kept', None) or []
+        self.kept = [name for name in (kept if isinstance(kept, (list, tuple)) else [kept])
+                     if _own_file_name(name, PERIODIC_NAME)]
+        best_score = hub.get_info(_INFO + 'best_score', None)
+        valid_score = isinstance(best_score, (int, float)) and not isinstance(best_score, bool)
+        self.best_score = float(best_score) if valid_score else None
+        best_ckpt = hub.get_info(_INFO + 'best_ckpt', None)
+        self.best_ckpt = best_ckpt if best_ckpt is None or _own_file_name(
+            best_ckpt, BEST_NAME) else None
 
     # -- hook points -------------------------------------------------------------------------
     def before_train(self, runner) -> None:
@@ -84,7 +98,7 @@ class KimgCheckpointHook(Hook):
         if self.best_score is not None and not (
                 score > self.best_score if self.rule == 'greater' else score < self.best_score):
             return
-        key = self.save_best.replace('/', '_')
+        key = re.sub(r'[^A-Za-z0-9_.-]', '_', self.save_best)
         filename = f'best_{key}_iter_{runner.iter}.pth'
         previous = self.best_ckpt
         self.best_score, self.best_ckpt = score, filename
@@ -93,7 +107,7 @@ class KimgCheckpointHook(Hook):
                                by_epoch=False)
         runner.logger.info(f'best {self.save_best} {score:.4g}: saved {filename}')
         if previous and previous != self.best_ckpt and is_main_process():
-            _remove(osp.join(runner.work_dir, previous))
+            _remove(runner.work_dir, previous)
 
     # -- saving ------------------------------------------------------------------------------
     def save_periodic(self, runner) -> None:
@@ -114,7 +128,7 @@ class KimgCheckpointHook(Hook):
             while len(self.kept) > self.max_keep_ckpts:
                 old = self.kept.pop(0)
                 if main and old != filename and old != self.best_ckpt:
-                    _remove(osp.join(runner.work_dir, old))
+                    _remove(runner.work_dir, old)
         self._store(runner)
 
     @staticmethod
@@ -122,7 +136,25 @@ class KimgCheckpointHook(Hook):
         return dict(kimg=images_seen(runner) / 1000)
 
 
-def _remove(path: str) -> None:
+def _own_file_name(name: object, pattern: re.Pattern) -> bool:
+    """True for a bare file name of ``pattern``; warns about (and rejects) anything else."""
+    if isinstance(name, str) and pattern.fullmatch(name):
+        return True
+    warnings.warn(f'KimgCheckpointHook: ignoring {name!r} restored from the checkpoint: not '
+                  'a checkpoint file name of this hook (it will never be deleted)',
+                  stacklevel=3)
+    return False
+
+
+def _remove(work_dir: str, name: str) -> None:
+    """Delete checkpoint ``name`` of ``work_dir``; refuse anything that is not a plain file
+    directly inside it."""
+    path = osp.join(work_dir, name)
+    if not (PERIODIC_NAME.fullmatch(name) or BEST_NAME.fullmatch(name)) or osp.islink(path) \
+            or osp.dirname(osp.realpath(path)) != osp.realpath(work_dir):
+        warnings.warn(f'KimgCheckpointHook: not deleting {path}: not a checkpoint file of '
+                      f'this hook inside {work_dir}', stacklevel=2)
+        return
     try:
         os.remove(path)
     except FileNotFoundError:

@@ -1,6 +1,6 @@
 """The result of a conversion: networks in genforce's names, and how it becomes a checkpoint.
 
-A converted file is an ordinary genforce checkpoint: ``{'meta': {'cfg': <config text>, ...},
+A converted file is an ordinary genforce checkpoint: ``{'meta': {'cfg': <config data>, ...},
 'state_dict': <GAN model state dict>}``, so ``genforce_core.load_generator(path)`` and
 ``genforce synthesize path`` rebuild the network from the config stored inside.
 """
@@ -19,6 +19,7 @@ from genforce_core.checkpoint import describe_state_dict_mismatch, save_checkpoi
 from genforce_core.errors import CheckpointError
 from genforce_core.plugins import load_plugins
 from genforce_core.registry import MODELS, explaining_misses
+from genforce_core.stored_config import config_to_data
 
 FORMAT_VERSION = 1
 # Buffers that the architecture fixes (FIR filters): sources that do not store them get the
@@ -100,7 +101,7 @@ class ConvertedModel:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the genforce checkpoint (atomically) and return its path."""
         model = self.build_model()
-        meta = dict(self.meta, cfg=self.config().pretty_text,
+        meta = dict(self.meta, cfg=config_to_data(self.config()),
                     converter_format_version=FORMAT_VERSION)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,21 +13,21 @@ from genforce_core.checkpoint import describe_state_dict_mismatch, load_checkpoi
 from genforce_core.errors import CheckpointError
 from genforce_core.plugins import load_plugins
 from genforce_core.registry import MODELS, explaining_misses
+from genforce_core.stored_config import check_registered_types, config_from_checkpoint
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[Config, dict[str, torch.Tensor]]:
-    """``(config the checkpoint was trained with, state_dict)`` of a genforce checkpoint."""
+    """``(config the checkpoint was trained with, state_dict)`` of a genforce checkpoint; the
+    config is read as data and may name registered types only."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f'checkpoint {path} does not exist')
     checkpoint = load_checkpoint(path)
-    text = checkpoint.get('meta', {}).get('cfg')
-    if not text:
-        raise CheckpointError(f'{path} holds no config (meta.cfg): it was not written by '
-                              '`genforce train`, so its networks cannot be rebuilt')
+    cfg = config_from_checkpoint(checkpoint, path)  # plain data, never run
+    check_registered_types(cfg.get('model'), path)
     if 'state_dict' not in checkpoint:
         raise CheckpointError(f'{path} has no state_dict')
-    return Config.fromstring(text, file_format='.py'), checkpoint['state_dict']
+    return cfg, checkpoint['state_dict']
 
 
 def sub_state_dict(state: dict[str, Any], prefix: str) -> dict[str, Any]:

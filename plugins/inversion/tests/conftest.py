@@ -8,6 +8,7 @@ from mmengine.config import Config
 
 from genforce_core.plugins import load_plugins
 from genforce_core.registry import MODELS
+from genforce_core.stored_config import config_to_data
 
 
 def tiny_networks(res: int = 16) -> tuple[dict, dict]:
@@ -64,7 +65,7 @@ def gan_checkpoint(tmp_path_factory, stylegan2_installed):
         model.generator_ema.mapping.w_avg.copy_(
             model.generator_ema.mapping(torch.randn(256, 16), None)[:, 0].mean(0))
     path = tmp_path_factory.mktemp('gan') / 'tiny_stylegan2.pth'
-    torch.save(dict(meta=dict(cfg=Config(dict(model=cfg)).pretty_text),
+    torch.save(dict(meta=dict(cfg=config_to_data(Config(dict(model=cfg)))),
                     state_dict=model.state_dict()), path)
     return path
 
