@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..engine.runner import build_runner, find_latest_complete_checkpoint
+from ..engine.runner import build_runner
+from ..engine.workdir import find_latest_complete_checkpoint
 from ..errors import ConfigError
 from ..models import NonFiniteLossError
 from .common import add_run_arguments, prepare_config

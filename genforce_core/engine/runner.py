@@ -1,25 +1,18 @@
 """GenforceRunner: mmengine's Runner with atomic checkpoints and exact, safe resume."""
 from __future__ import annotations
 
-import glob
-import os
 import os.path as osp
-import re
 
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
-from ..checkpoint import (
-    checksums_written,
-    describe_state_dict_mismatch,
-    drop_executable_meta,
-    verify_checksums,
-)
+from ..checkpoint import checksums_written, describe_state_dict_mismatch, drop_executable_meta
 from ..errors import CheckpointError
 from ..registry import RUNNERS
 from ..stored_config import config_to_data
 from .distributed import GANDataParallel
 from .training_state import META_KEY, gather_training_state, local_training_state
+from .workdir import commit_file, find_latest_complete_checkpoint, remove_partial_checkpoints
 
 
 @RUNNERS.register_module()
@@ -87,48 +80,6 @@ class GenforceRunner(Runner):
             raise CheckpointError(
                 f'the checkpoint does not fit the model of this config '
                 f'({type(model).__name__}):\n{problem}\nWas it saved by another config?')
-
-
-def commit_file(partial: str, final: str) -> None:
-    """Flush ``partial`` to disk and rename it onto ``final`` in one atomic step."""
-    with open(partial, 'rb+') as f:
-        os.fsync(f.fileno())
-    os.replace(partial, final)
-
-
-def remove_partial_checkpoints(work_dir: str) -> None:
-    """Delete temporary files left by a save that was killed."""
-    for path in glob.glob(osp.join(work_dir, '.*.partial')):
-        os.remove(path)
-
-
-CHECKPOINT_NAME = re.compile(r'iter_(\d+)\.pth')
-
-
-def find_latest_complete_checkpoint(work_dir: str, logger=None) -> str | None:
-    """The newest valid ``iter_<N>.pth`` of ``work_dir``, else the file named in
-    ``last_checkpoint``. Valid means a complete torch zip archive whose checksums match
-    (:func:`verify_checksums`): a file cut short or damaged is skipped with a warning."""
-    numbered = [(int(match.group(1)), osp.join(work_dir, name))
-                for name in os.listdir(work_dir)
-                if (match := CHECKPOINT_NAME.fullmatch(name))] if osp.isdir(work_dir) else []
-    candidates = [path for _, path in sorted(numbered, reverse=True)]
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(pointer):
-        with open(pointer) as f:
-            candidates.append(f.read().strip())
-    for path in candidates:
-        if not path or not osp.isfile(path):
-            continue
-        try:
-            if verify_checksums(path):
-                return path
-            problem = 'it is not a complete checkpoint archive'
-        except CheckpointError as err:
-            problem = str(err)
-        if logger is not None:
-            logger.warning(f'skipping {path} for resume: {problem}')
-    return None
 
 
 def build_runner(cfg) -> Runner:
