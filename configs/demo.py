@@ -1,6 +1,6 @@
 # The built-in demo (`bash tools/demo.sh`): a small StyleGAN2 on the built-in shapes dataset
-# (32x32; tools/demo.py writes it to data/builtin/shapes32.zip first), sized to show coloured
-# shapes within minutes on 2 CPU cores: 64-wide w, 2-layer mapping, at most 64 channels (32 at
+# (`builtin:shapes32`, 32x32: written on first use to ~/.cache/genforce/builtin), sized to show
+# coloured shapes within minutes on 2 CPU cores: 64-wide w, 2-layer mapping, at most 64 channels (32 at
 # 32x32), float32 only, batch 16, lr 0.005, gamma 0.01 (the official `auto` rule gives
 # 0.0002 * 32^2 / 16 = 0.0128), no path length or style mixing (as the official cifar config),
 # EMA half-life 2 kimg with ramp-up. Everything else is the StyleGAN2 base.
@@ -23,7 +23,7 @@ model = dict(
 optim_wrapper = dict(generator=dict(reg_interval=4, optimizer=dict(lr=0.005)),
                      discriminator=dict(optimizer=dict(lr=0.005)))
 train_dataloader = dict(batch_size=16, num_workers=1,
-                        dataset=dict(path='data/builtin/shapes32.zip', resolution=resolution))
+                        dataset=dict(path='builtin:shapes32', resolution=resolution))
 train_cfg = dict(total_kimg=60)
 custom_hooks = [
     dict(type='SampleGridHook', interval_kimg=10, num_samples=64),

@@ -2,13 +2,28 @@
 from __future__ import annotations
 
 import os.path as osp
+import re
 from typing import Any
 
 from mmengine.config import Config, DictAction
 
 from .errors import ConfigError
 
-__all__ = ['load_config', 'DictAction']
+__all__ = ['load_config', 'parse_cfg_option']
+
+_KEY = re.compile(r'[A-Za-z_]\w*(\.\w+)*')
+
+
+def parse_cfg_option(item: str) -> tuple[str, Any]:
+    """``'a.b=[1,2]'`` -> ``('a.b', [1, 2])`` with mmengine's value syntax; raises
+    ValueError for anything that is not ``KEY=VALUE`` with a dotted key."""
+    key, sep, value = item.partition('=')
+    if not sep:
+        raise ValueError(f'{item!r} is not KEY=VALUE (e.g. train_dataloader.batch_size=8)')
+    if not _KEY.fullmatch(key):
+        raise ValueError(f'{item!r}: {key!r} is not a config key (dotted names, e.g. '
+                         'model.generator.z_dim)')
+    return key, DictAction._parse_iterable(value)
 
 
 def load_config(path: str, cfg_options: dict[str, Any] | None = None) -> Config:

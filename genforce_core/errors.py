@@ -18,3 +18,7 @@ class DatasetError(GenforceError):
 
 class CheckpointError(GenforceError):
     """A checkpoint is unsafe, corrupt, or does not fit the model (names keys/shapes)."""
+
+
+class UsageError(GenforceError):
+    """A command-line argument or config value is invalid (the CLI exits with code 2)."""

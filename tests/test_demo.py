@@ -17,9 +17,10 @@ def test_demo_trains_and_says_where_everything_is(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(REPO / 'tools' / 'demo.py'), '--work-dir', str(work),
          '--cfg-options', 'train_cfg.total_kimg=0.048'],
-        capture_output=True, text=True, timeout=900, env=dict(os.environ))
+        capture_output=True, text=True, timeout=900,
+        env=dict(os.environ, GENFORCE_CACHE_DIR=str(tmp_path / 'cache')))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert (REPO / 'data' / 'builtin' / 'shapes32.zip').is_file()
+    assert (tmp_path / 'cache' / 'builtin' / 'shapes32.zip').is_file()
     assert (work / 'samples' / 'reals.png').is_file()
     assert sorted((work / 'samples').glob('fakes*.png'))
     assert list(work.glob('*/vis_data/events.out.tfevents*'))

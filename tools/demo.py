@@ -1,4 +1,4 @@
-"""The built-in demo: write the shapes dataset, train a small StyleGAN2, say where things are.
+"""The built-in demo: train a small StyleGAN2, say where things are.
 
 Run through ``bash tools/demo.sh`` (which installs everything first). It trains
 ``configs/demo.py`` on the GPU when there is one, else on the CPU. Extra arguments are passed
@@ -25,9 +25,9 @@ def main(argv: list[str]) -> int:
     work_dir = osp.abspath(args.work_dir) if args.work_dir else osp.join('work_dirs', 'demo')
     os.chdir(REPO)
     from genforce_core.cli.main import main as genforce
-    from genforce_core.data.builtin import ensure_builtin_dataset
+    from genforce_core.data.builtin import resolve_builtin_path
 
-    ensure_builtin_dataset(osp.join('data', 'builtin'), resolution=32, num_images=4000)
+    resolve_builtin_path('builtin:shapes32')  # configs/demo.py's dataset, written once
     if '--resume' not in train_args and osp.isdir(work_dir):
         shutil.rmtree(work_dir)  # a fresh demo each time unless asked to resume
     config = osp.join('configs', 'demo.py')

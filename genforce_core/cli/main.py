@@ -3,15 +3,20 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
-from genforce_core.errors import GenforceError
+from genforce_core.errors import ConfigError, DatasetError, GenforceError, UsageError
 from genforce_core.plugins import PluginError
 from genforce_core.registry import RegistrationConflict, UnknownModuleError
 
 USER_FACING_ERRORS = (GenforceError, PluginError, RegistrationConflict, UnknownModuleError,
                       FileNotFoundError)
+# Mistakes in what the user gave us (arguments, config, data) exit with 2, like argparse's own
+# usage errors; failures while running (a corrupt checkpoint, a plugin error) with 1.
+USAGE_ERRORS = (UsageError, ConfigError, DatasetError, UnknownModuleError, FileNotFoundError)
 
 # Each module exposes ``add_parser(subparsers)`` which adds one subcommand and sets
 # ``func`` (called with the parsed namespace, returns an exit code or None).
@@ -34,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``genforce`` command; user-facing errors print one line (``--debug`` adds the
+    traceback) and return 2 for bad input, 1 otherwise."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = '--debug' in argv
+    if debug:
+        argv = [a for a in argv if a != '--debug']
+        os.environ['GENFORCE_VERBOSE'] = '1'
     command = 'genforce'
     try:
         parser = build_parser()  # loads the plugins: strict mode may fail here
@@ -42,10 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 2
         command = f'genforce {args.command}'
+        debug = debug or getattr(args, 'verbose', False) is True
         return int(args.func(args) or 0)
     except USER_FACING_ERRORS as exc:  # the message says it all: no traceback
+        if debug:
+            traceback.print_exc()
         print(f'{command}: error: {exc}', file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, USAGE_ERRORS) else 1
 
 
 if __name__ == '__main__':

@@ -113,3 +113,40 @@ def ensure_builtin_dataset(dest_dir: str | os.PathLike, name: str = 'shapes',
     print(f'Wrote the built-in {name} dataset ({num_images} images, {resolution}x{resolution}) '
           f'to {dest}')
     return dest
+
+
+BUILTIN_PREFIX = 'builtin:'
+
+
+def is_builtin_path(path: str) -> bool:
+    """True for dataset paths like ``'builtin:shapes32'``."""
+    return isinstance(path, str) and path.startswith(BUILTIN_PREFIX)
+
+
+def builtin_dir() -> Path:
+    """Where built-in datasets are written: ``$GENFORCE_CACHE_DIR/builtin`` or
+    ``~/.cache/genforce/builtin``."""
+    root = os.environ.get('GENFORCE_CACHE_DIR') or os.path.join('~', '.cache', 'genforce')
+    return Path(root).expanduser() / 'builtin'
+
+
+def parse_builtin_path(path: str) -> tuple[str, int]:
+    """``'builtin:shapes32'`` -> ``('shapes', 32)``; a DatasetError for anything else."""
+    spec = path[len(BUILTIN_PREFIX):] if is_builtin_path(path) else ''
+    name = spec.rstrip('0123456789')
+    digits = spec[len(name):]
+    resolution = int(digits) if digits else 32
+    if name not in BUILTIN_DATASETS or resolution < 4 or resolution > 1024 \
+            or resolution & (resolution - 1):
+        raise DatasetError(f'unknown built-in dataset {path!r}: use builtin:<name><resolution> '
+                           f'with name in {", ".join(BUILTIN_DATASETS)} and a power-of-two '
+                           'resolution from 4 to 1024, e.g. builtin:shapes32')
+    return name, resolution
+
+
+def resolve_builtin_path(path: str, num_images: int = 4000) -> Path:
+    """The file of a ``'builtin:<name><resolution>'`` dataset (e.g. ``builtin:shapes32``),
+    written on first use into :func:`builtin_dir` (deterministic, a few seconds)."""
+    name, resolution = parse_builtin_path(path)
+    return ensure_builtin_dataset(builtin_dir(), name=name, resolution=resolution,
+                                  num_images=num_images)

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from genforce_core.errors import DatasetError
 from genforce_core.registry import DATASETS
 
+from .builtin import is_builtin_path, resolve_builtin_path
 from .images import check_mode, open_image, to_8bit
 from .labels import count_classes, encode_labels, label_vector, labels_to_mapping, match_labels
 from .readers import FolderReader, LMDBReader, StorageReader, ZipReader, open_reader
@@ -65,6 +66,7 @@ class ImageDataset(Dataset):
     ``max_size`` keeps a fixed random subset (seeded by ``max_size_seed``, as NVIDIA's code).
     ``skip_bad`` drops entries that cannot be decoded (one warning gives the count); size and
     colour-mode mismatches are always errors because they need ``genforce prepare-dataset``.
+    ``path='builtin:shapes32'`` names the built-in shapes dataset, written on first use.
     """
 
     expected_format: str | None = None
@@ -74,6 +76,8 @@ class ImageDataset(Dataset):
                  skip_bad: bool = False, channels: int = 3, max_size_seed: int = 0):
         if channels not in _CHANNEL_MODES:
             raise DatasetError(f'channels must be 1, 3 or 4, got {channels}.')
+        if is_builtin_path(path):
+            path = resolve_builtin_path(str(path))
         self.path = str(path)
         self.reader = open_reader(path)
         if self.expected_format and self.reader.format != self.expected_format:

@@ -15,6 +15,8 @@ from datetime import timedelta
 import torch
 import torch.distributed as torch_dist
 
+from ..errors import UsageError
+
 
 def first_slurm_host(nodelist: str) -> str:
     """The first host of a SLURM node list (``node[01-04],gpu7`` → ``node01``)."""
@@ -39,6 +41,12 @@ def init_distributed(launcher: str, backend: str | None = None, port: int | None
     if launcher == 'none' or (torch_dist.is_available() and torch_dist.is_initialized()):
         return
     if launcher == 'slurm':
+        missing = [k for k in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST')
+                   if k not in os.environ]
+        if missing:
+            raise UsageError(f'--launcher slurm needs the environment variables '
+                             f'{", ".join(missing)}, which srun sets: start through '
+                             'tools/slurm_train.sh')
         os.environ['RANK'] = os.environ['SLURM_PROCID']
         os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
         os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
@@ -49,9 +57,10 @@ def init_distributed(launcher: str, backend: str | None = None, port: int | None
     missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
                if k not in os.environ]
     if missing:
-        raise RuntimeError(f'--launcher {launcher} needs the environment variables {missing}; '
-                           'start through tools/dist_train.sh (torchrun) or '
-                           'tools/slurm_train.sh (srun)')
+        raise UsageError(f'--launcher {launcher} needs the environment variables '
+                         f'{", ".join(missing)}, which its launcher sets: start through '
+                         'tools/dist_train.sh (torchrun), tools/slurm_train.sh (srun) or '
+                         '`genforce train --gpus N`')
     local_rank = int(os.environ.setdefault('LOCAL_RANK', '0'))
     if backend is None:
         backend = 'nccl' if torch.cuda.is_available() else 'gloo'

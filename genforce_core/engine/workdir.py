@@ -6,9 +6,10 @@ import glob
 import os
 import os.path as osp
 import re
+import shutil
 
 from ..checkpoint import verify_checksums
-from ..errors import CheckpointError
+from ..errors import CheckpointError, UsageError
 
 
 def commit_file(partial: str, final: str) -> None:
@@ -25,22 +26,39 @@ def remove_partial_checkpoints(work_dir: str) -> None:
 
 
 CHECKPOINT_NAME = re.compile(r'iter_(\d+)\.pth')
+# What a run leaves in its work dir that a new run must not mix with.
+RUN_FILES = re.compile(r'(iter_\d+|epoch_\d+|best_.*)\.pth|last_checkpoint|samples')
+
+
+def _pointed_checkpoint(work_dir: str, logger=None) -> str | None:
+    """The checkpoint ``last_checkpoint`` names, looked up by file name in ``work_dir`` (the
+    pointer holds an absolute path, which is stale once a work dir is moved or copied)."""
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(pointer):
+        return None
+    with open(pointer) as f:
+        name = osp.basename(f.read().strip())
+    if CHECKPOINT_NAME.fullmatch(name):
+        return osp.join(work_dir, name)
+    if logger is not None:
+        logger.warning(f'ignoring {pointer}: {name!r} is not a checkpoint name (iter_<N>.pth)')
+    return None
 
 
 def find_latest_complete_checkpoint(work_dir: str, logger=None) -> str | None:
-    """The newest valid ``iter_<N>.pth`` of ``work_dir``, else the file named in
-    ``last_checkpoint``. Valid means a complete torch zip archive whose checksums match
-    (:func:`verify_checksums`): a file cut short or damaged is skipped with a warning."""
-    numbered = [(int(match.group(1)), osp.join(work_dir, name))
-                for name in os.listdir(work_dir)
-                if (match := CHECKPOINT_NAME.fullmatch(name))] if osp.isdir(work_dir) else []
-    candidates = [path for _, path in sorted(numbered, reverse=True)]
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(pointer):
-        with open(pointer) as f:
-            candidates.append(f.read().strip())
+    """The checkpoint to resume from: the one ``last_checkpoint`` names, else the newest
+    ``iter_<N>.pth``, skipping (with a warning) any that is not valid: a complete torch zip
+    archive whose checksums match (:func:`verify_checksums`)."""
+    if not osp.isdir(work_dir):
+        return None
+    numbered = sorted(((int(match.group(1)), osp.join(work_dir, name))
+                       for name in os.listdir(work_dir)
+                       if (match := CHECKPOINT_NAME.fullmatch(name))), reverse=True)
+    pointed = _pointed_checkpoint(work_dir, logger)
+    candidates = [pointed] if pointed else []
+    candidates += [path for _, path in numbered if path != pointed]
     for path in candidates:
-        if not path or not osp.isfile(path):
+        if not osp.isfile(path):
             continue
         try:
             if verify_checksums(path):
@@ -51,3 +69,29 @@ def find_latest_complete_checkpoint(work_dir: str, logger=None) -> str | None:
         if logger is not None:
             logger.warning(f'skipping {path} for resume: {problem}')
     return None
+
+
+def claim_work_dir(work_dir: str, resume: bool, overwrite: bool) -> None:
+    """Make sure a new run does not mix with an old one in ``work_dir``.
+
+    A work dir holding another run's checkpoints or samples is refused unless the run resumes
+    it (``--resume``) or replaces it (``--overwrite``: the old checkpoints, ``last_checkpoint``
+    and samples are deleted; the old logs stay in their own timestamped folders).
+    """
+    if resume or not osp.isdir(work_dir):
+        return
+    found = sorted(name for name in os.listdir(work_dir) if RUN_FILES.fullmatch(name))
+    if not found:
+        return
+    if not overwrite:
+        shown = ', '.join(found[:3]) + (', ...' if len(found) > 3 else '')
+        raise UsageError(f'work dir {work_dir} already holds another run ({shown}); continue it '
+                         'with --resume, pick another --work-dir, or replace it with '
+                         '--overwrite')
+    for name in found:
+        path = osp.join(work_dir, name)
+        if osp.isdir(path) and not osp.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+    remove_partial_checkpoints(work_dir)

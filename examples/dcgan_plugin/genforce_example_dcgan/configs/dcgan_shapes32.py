@@ -18,7 +18,7 @@ train_dataloader = dict(
     batch_size=batch_size,
     num_workers=0,
     sampler=dict(type='ResumableInfiniteSampler', shuffle=True),
-    dataset=dict(type='ImageDataset', path='data/builtin/shapes32.zip', resolution=resolution),
+    dataset=dict(type='ImageDataset', path='builtin:shapes32', resolution=resolution),
     collate_fn=dict(type='default_collate'),
 )
 
