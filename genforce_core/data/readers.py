@@ -19,6 +19,7 @@ LABELS_FILE = 'dataset.json'
 LMDB_META_KEY = b'__meta__'
 LMDB_DATA_FILE = 'data.mdb'
 MAX_LABELS_BYTES = 1 << 30  # a dataset.json this large is a zip bomb, not a label table
+MAX_IMAGE_BYTES = 1 << 28  # no training image file is 256 MiB; a zip entry that is, is a bomb
 
 
 def is_image_name(name: str) -> bool:
@@ -163,6 +164,11 @@ class ZipReader(StorageReader):
         return self._handle
 
     def read(self, name: str) -> bytes:
+        # zipfile stops inflating at the declared size, so checking it is enough.
+        size = self._zip().getinfo(name).file_size
+        if size > MAX_IMAGE_BYTES:
+            raise DatasetError(f'{self.describe(name)} inflates to {size} bytes, more than the '
+                               f'{MAX_IMAGE_BYTES} an image file may hold (a zip bomb?)')
         return self._zip().read(name)
 
     def read_prefix(self, name: str, size: int = 65536) -> bytes:

@@ -268,3 +268,20 @@ def test_lmdb_count_must_match_entries(tmp_path, helpers, count):
     with pytest.raises(DatasetError, match=rf'__meta__ says "count": {count!r} but the LMDB '
                                            'holds 2 images'):
         ImageDataset(path)
+
+
+def test_zip_bomb_image_entry_is_refused_before_inflating(tmp_path):
+    """A tiny zip whose image entry inflates to 300 MiB is refused by its declared size."""
+    path = tmp_path / 'bomb.zip'
+    png = Image.new('RGB', (8, 8))
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as archive:
+        with archive.open('a.png', 'w') as entry:
+            png.save(entry, format='PNG')
+        with archive.open('b.png', 'w', force_zip64=True) as entry:
+            chunk = bytes(1 << 20)
+            for _ in range(300):
+                entry.write(chunk)
+    assert path.stat().st_size < 2 << 20
+    reader = readers.open_reader(path)
+    with pytest.raises(DatasetError, match=r'bomb.zip:b.png inflates to 314572800 bytes'):
+        reader.read('b.png')
