@@ -52,7 +52,7 @@ def test_test_command_evaluates_a_checkpoint(genforce, tmp_path, example_config,
 
     proc = genforce(['test', str(config), str(work / 'missing.pth')], pythonpath=site,
                     check=False)
-    assert proc.returncode == 1 and 'missing.pth does not exist' in proc.stderr
+    assert proc.returncode == 2 and 'missing.pth does not exist' in proc.stderr
 
 
 def test_test_command_without_metrics_says_what_to_add(genforce, tmp_path, example_config,
@@ -61,6 +61,6 @@ def test_test_command_without_metrics_says_what_to_add(genforce, tmp_path, examp
     checkpoint.write_bytes(b'')
     proc = genforce(['test', str(example_config), str(checkpoint)],
                     pythonpath=[example_plugin_site], check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert 'has no test_dataloader, test_cfg, test_evaluator' in proc.stderr
     assert 'genforce-plugin-metrics-fid' in proc.stderr

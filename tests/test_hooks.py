@@ -286,12 +286,17 @@ def test_tensorboard_gets_grids(full_run):
 
 
 def test_progress_is_logged(full_run):
-    _, output = full_run
+    work_dir, output = full_run
     assert 'global batch 8 (8 per process x 1 processes), 0.064 kimg = 8 iterations' in output
+    # Every `interval` iterations to the log file (the console shows its own display, see
+    # tests/test_console.py).
+    (log_file,) = glob.glob(osp.join(work_dir, '*', '*.log'))
+    with open(log_file) as f:
+        log = f.read()
     lines = re.findall(r'kimg (0\.\d{3})/0\.064  img/s [\d.]+  sec/kimg [\d.]+  '
-                       r'ETA \d\d:\d\d:\d\d', output)
+                       r'ETA \d\d:\d\d:\d\d', log)
     assert lines == ['0.016', '0.032', '0.048', '0.064']
-    assert 'img_per_s' in output and 'sec_per_kimg' in output  # in LoggerHook's line too
+    assert 'img_per_s' in log and 'sec_per_kimg' in log  # in LoggerHook's line too
 
 
 def test_kimg_checkpoints_end_to_end(full_run):

@@ -232,5 +232,5 @@ def test_amp_without_a_gpu_is_a_clear_error(genforce, example_config, example_pl
                                             tmp_path):
     proc = genforce(['train', str(example_config), '--amp', '--work-dir', str(tmp_path)],
                     pythonpath=[example_plugin_site], check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert '--amp (automatic mixed precision) needs a CUDA GPU' in proc.stderr

@@ -10,6 +10,7 @@ from ..checkpoint import checksums_written, describe_state_dict_mismatch, drop_e
 from ..errors import CheckpointError
 from ..registry import RUNNERS
 from ..stored_config import config_to_data
+from .console import Console, describe_plugins, verbose_requested
 from .distributed import GANDataParallel
 from .training_state import META_KEY, gather_training_state, local_training_state
 from .workdir import commit_file, find_latest_complete_checkpoint, remove_partial_checkpoints
@@ -28,8 +29,32 @@ class GenforceRunner(Runner):
     * checkpoints carry every rank's RNG state and sampler position, restored on resume;
     * the config inside a checkpoint (``meta['cfg']``) is plain data, never Python source,
       and a checkpoint's ``meta['config']`` (which mmengine's resume would execute) is dropped;
-    * ``resume=True`` picks the newest checkpoint of the work dir whose checksums match.
+    * ``resume=True`` picks the newest checkpoint of the work dir whose checksums match;
+    * a quiet console (:mod:`genforce_core.engine.console`): mmengine's start-up output
+      (environment, config, hook table) goes to the log file only, the console shows a short
+      header and :class:`GANProgressHook`'s progress; ``GENFORCE_VERBOSE=1`` or
+      ``log_level='DEBUG'`` shows everything.
     """
+
+    console: Console
+
+    def build_logger(self, log_level='INFO', log_file=None, **kwargs):
+        logger = super().build_logger(log_level=log_level, log_file=log_file, **kwargs)
+        self.console = Console(verbose=verbose_requested(log_level))
+        self.console.install(logger)
+        files = [h.baseFilename for h in logger.handlers if hasattr(h, 'baseFilename')]
+        self.console.header(logger, [
+            ('config', self.cfg.filename), ('work dir', self.work_dir),
+            ('log file', files[0] + ' (environment, config and every message)' if files else ''),
+            ('plugins', describe_plugins(self.cfg.to_dict()))])
+        return logger
+
+    def train(self):
+        try:
+            return super().train()
+        except BaseException:
+            self.console.abandon_progress()
+            raise
 
     def wrap_model(self, model_wrapper_cfg, model):
         if self.distributed and model_wrapper_cfg is None:
@@ -69,6 +94,8 @@ class GenforceRunner(Runner):
             if not isinstance(self._train_loop, dict) and self._train_loop is not None:
                 self._train_loop.resume_state = state
         super().call_hook(fn_name, **kwargs)
+        if fn_name in ('before_train', 'before_val', 'before_test'):
+            self.console.starting = False  # the run has started: mmengine's messages show
 
     def _check_checkpoint_fits(self, checkpoint: dict) -> None:
         """mmengine loads mismatching weights with a warning; we refuse, naming the keys."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 import time
 
 import torch
-from mmengine.dist import get_world_size
+from mmengine.dist import get_world_size, is_main_process
 from mmengine.hooks import Hook
 
+from ..engine.console import FILE_ONLY, loss_values
 from ..registry import HOOKS
 from ._common import format_duration, format_kimg, global_batch_size, images_seen
 
@@ -21,18 +22,28 @@ class GANProgressHook(Hook):
 
     At the start of training it logs the global batch size and the length in kimg.
 
+    Under a :class:`GenforceRunner` with a quiet console (the default) the console shows a live
+    display instead of those lines (they still go to the log file): a progress bar on a
+    terminal, otherwise a plain line after the first iteration and then every
+    ``console_interval_s`` seconds, both with the last losses.
+
     Args:
-        interval: Iterations between two reports.
+        interval: Iterations between two reports to the log, message hub and TensorBoard.
+        console_interval_s: Seconds between two plain console lines (not on a terminal).
     """
 
     priority = 'BELOW_NORMAL'
 
-    def __init__(self, interval: int = 10):
+    def __init__(self, interval: int = 10, console_interval_s: float = 30.0):
         if interval <= 0:
             raise ValueError(f'interval must be positive, got {interval}')
+        if console_interval_s < 0:
+            raise ValueError(f'console_interval_s must be >= 0, got {console_interval_s}')
         self.interval = interval
+        self.console_interval_s = console_interval_s
         self._t0 = 0.0
         self._images0 = 0
+        self._display = None
 
     def total_kimg(self, runner) -> float:
         """Length of the run: iterations × global batch / 1000."""
@@ -46,10 +57,24 @@ class GANProgressHook(Hook):
             f'{format_kimg(self.total_kimg(runner))} kimg = {runner.max_iters} iterations')
         self._t0 = time.perf_counter()
         self._images0 = images_seen(runner)
+        console = getattr(runner, 'console', None)
+        if console is not None and is_main_process():
+            self._display = console.progress(
+                runner.logger, total_images=runner.max_iters * gbs,
+                start_images=self._images0, interval_s=self.console_interval_s)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if not self.every_n_train_iters(runner, self.interval):
-            return
+        if self._display is not None:
+            self._display.update(images_seen(runner), loss_values(outputs))
+        if self.every_n_train_iters(runner, self.interval):
+            self._report(runner)
+
+    def after_train(self, runner) -> None:
+        if self._display is not None:
+            self._display.close()
+            self._display = None
+
+    def _report(self, runner) -> None:
         now, seen = time.perf_counter(), images_seen(runner)
         elapsed = max(now - self._t0, 1e-9)
         done = max(seen - self._images0, 0)
@@ -68,4 +93,4 @@ class GANProgressHook(Hook):
             peak = torch.cuda.max_memory_allocated() / 2**20
             hub.update_scalar('train/peak_mem_mb', peak)
             line += f'  peak mem {peak:.0f} MB'
-        runner.logger.info(line)
+        runner.logger.info(line, extra=FILE_ONLY)
