@@ -1,11 +1,14 @@
 # Shared by slurm_train.sh and slurm_test.sh (sourced): one srun task per GPU.
 # Environment: GPUS (8, all tasks), GPUS_PER_NODE (8; lowered to GPUS when GPUS is smaller, so a
 # small job does not hold a whole node), CPUS_PER_TASK (5), SRUN_ARGS (extra srun options, split
-# into words), PYTHON (python).
+# into words), PYTHON (the interpreter: default the repository's .venv/bin/python if present,
+# else python3; see _python.sh).
+
+source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 
 srun_env_help() {
     echo "  env: GPUS=${GPUS:-8} GPUS_PER_NODE=${GPUS_PER_NODE:-8}" \
-         "CPUS_PER_TASK=${CPUS_PER_TASK:-5} SRUN_ARGS='${SRUN_ARGS:-}' PYTHON=${PYTHON:-python}" >&2
+         "CPUS_PER_TASK=${CPUS_PER_TASK:-5} SRUN_ARGS='${SRUN_ARGS:-}' PYTHON=$(genforce_python)" >&2
 }
 
 # srun_exec PARTITION JOB_NAME SCRIPT [SCRIPT ARGS...]: replaces the shell with srun; calls
@@ -24,7 +27,7 @@ srun_exec() {
     local tools_dir srun_extra python_cmd
     tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
     read -r -a srun_extra <<< "${SRUN_ARGS:-}"
-    read -r -a python_cmd <<< "${PYTHON:-python}"
+    read -r -a python_cmd <<< "$(genforce_python)"
     export PYTHONPATH="$tools_dir/..${PYTHONPATH:+:$PYTHONPATH}"
     exec srun -p "$partition" \
         --job-name="$job_name" \

@@ -2,7 +2,8 @@
 [--test_num N] [--save_test_image]` is `genforce convert ...` (the original GenForce interface).
 
 FORMAT is a converter of the converters plugin (genforce-plugin-converters): stylegan2ada_pth,
-stylegan2_tf, stylegan2ada_tf, stylegan2_rosinality, genforce_v1, ...
+stylegan2_tf, stylegan2ada_tf, stylegan_tf, pggan_tf, stylegan2_rosinality, genforce_v1, or the
+original GenForce names pggan, stylegan, stylegan2 (= pggan_tf, stylegan_tf, stylegan2_tf).
 """
 import sys
 

@@ -4,7 +4,8 @@
 #   tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args...]
 #
 # Environment: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1) for several
-# nodes; PYTHON (python) picks the interpreter (words are split).
+# nodes; PYTHON picks the interpreter (words are split; default: the repository's
+# .venv/bin/python when it exists, else python3).
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/_torchrun.sh"

@@ -4,8 +4,9 @@
 #   tools/dist_train.sh CONFIG GPUS [train.py args...]
 #
 # Environment: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1) for several
-# nodes -- run the same command on every node with its own NODE_RANK; PYTHON (python) picks the
-# interpreter (words are split, so PYTHON="python -X faulthandler" works).
+# nodes -- run the same command on every node with its own NODE_RANK; PYTHON picks the
+# interpreter (words are split, so PYTHON="python -X faulthandler" works; default: the
+# repository's .venv/bin/python when it exists, else python3).
 # Example: NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 tools/dist_train.sh configs/stylegan2_ffhq.py 8
 set -euo pipefail
 

@@ -4,7 +4,8 @@
 #   tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]
 #
 # Environment: GPUS (8, all tasks), GPUS_PER_NODE (8; lowered to GPUS when GPUS is smaller),
-# CPUS_PER_TASK (5), SRUN_ARGS (extra srun options, split into words), PYTHON (python).
+# CPUS_PER_TASK (5), SRUN_ARGS (extra srun options, split into words), PYTHON (default: the
+# repository's .venv/bin/python when it exists, else python3).
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/_srun.sh"

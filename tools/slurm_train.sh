@@ -5,7 +5,8 @@
 #
 # Environment: GPUS (8, all tasks), GPUS_PER_NODE (8; lowered to GPUS when GPUS is smaller, so a
 # small job does not hold a whole node), CPUS_PER_TASK (5), SRUN_ARGS (extra srun options,
-# split into words), PYTHON (python).
+# split into words), PYTHON (default: the repository's .venv/bin/python when it exists, else
+# python3).
 # Example: GPUS=16 tools/slurm_train.sh gpu stylegan2 configs/stylegan2_ffhq.py work_dirs/sg2
 set -euo pipefail
 

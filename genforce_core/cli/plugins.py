@@ -5,11 +5,12 @@ import argparse
 import json
 
 from ..plugins import load_plugins
+from .helpfmt import add_command
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser('plugins', help='list installed plugins',
-                                   description=__doc__)
+    parser = add_command(subparsers, 'plugins', help='list installed plugins',
+                         description=__doc__)
     parser.add_argument('--json', action='store_true', help='machine-readable output')
     parser.add_argument('-v', '--verbose', action='store_true',
                         help='show the traceback of plugins that failed to load')

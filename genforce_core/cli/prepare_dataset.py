@@ -5,11 +5,14 @@ import argparse
 
 from genforce_core.data.prepare import TRANSFORMS, prepare_dataset
 
+from .helpfmt import HelpFormatter
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``prepare-dataset`` subcommand."""
     parser = subparsers.add_parser(
-        'prepare-dataset', help='convert a folder of images into a zip or LMDB dataset',
+        'prepare-dataset', formatter_class=HelpFormatter,
+        help='convert a folder of images into a zip or LMDB dataset',
         description='Convert a folder of images (or a zip / LMDB) into a training dataset: '
                     'crop and resize to a square resolution, attach labels, and write PNGs into '
                     'a zip (NVIDIA layout, dataset.json) or an LMDB. Written atomically.')
@@ -18,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument('--format', choices=('zip', 'lmdb'), default=None,
                         help='output format (default: zip if DEST ends in .zip, else lmdb)')
     parser.add_argument('--resolution', type=int, default=None, metavar='R',
-                        help='output side length in pixels')
+                        help='output side length in pixels (default: keep the source size)')
     parser.add_argument('--transform', choices=TRANSFORMS, default=None,
                         help='center-crop: square crop + Lanczos resize; center-crop-wide: 2:1 '
                              'crop letterboxed on a square; none: images must already be RxR '
@@ -27,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help='JSON {"labels": [[relpath, label], ...]} or {relpath: label}; '
                              'default: the source\'s dataset.json if any')
     parser.add_argument('--max-images', type=int, default=None, metavar='N',
-                        help='write only the first N images (sorted by path)')
+                        help='write only the first N images, sorted by path (default: all)')
     parser.add_argument('--channels', type=int, choices=(1, 3), default=3,
                         help='3 converts to RGB (default), 1 to grayscale')
     parser.add_argument('--skip-bad', action='store_true',

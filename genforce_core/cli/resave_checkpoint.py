@@ -14,12 +14,13 @@ from ..checkpoint import drop_executable_meta, load_checkpoint, save_checkpoint
 from ..config import load_config
 from ..errors import CheckpointError
 from ..stored_config import config_from_checkpoint, config_to_data
+from .helpfmt import HelpFormatter
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         'resave-checkpoint', help="store a checkpoint's config as plain data",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument('checkpoint', help='checkpoint file (.pth)')
     parser.add_argument('--config', help='the config the checkpoint was trained with '
                         '(default: its stored config, if that is plain data)')

@@ -6,10 +6,12 @@ seeds (on a given device, with the default ``--batch 1``; with ``--noise-mode ra
 is drawn from ``seed`` too).
 A zoo name that is not in the cache yet is downloaded and converted first. ``--fid-num N``
 also computes FID over N generated images with the metrics plugin.
+NVIDIA's ``generate.py`` flags work too: ``--network``, ``--outdir``, ``--trunc``.
 """
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import inspect
 import json
@@ -22,44 +24,68 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..errors import GenforceError
+from ..errors import GenforceError, UsageError
+from .helpfmt import add_command
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('target', metavar='ZOO_NAME|CHECKPOINT',
-                        help='a genforce checkpoint or a model-zoo name (genforce zoo list)')
+    parser.add_argument('target', metavar='ZOO_NAME|CHECKPOINT', nargs='?',
+                        help='a genforce checkpoint, a work dir (its latest checkpoint) or a '
+                        'model-zoo name (genforce zoo list)')
+    parser.add_argument('--network', metavar='ZOO_NAME|CHECKPOINT',
+                        help="the same as the positional argument (NVIDIA's generate.py)")
     parser.add_argument('--config', help='config to rebuild the model (default: the one '
                         'stored in the checkpoint)')
     which = parser.add_mutually_exclusive_group()
-    which.add_argument('--num', type=int, help='generate seeds 0..NUM-1 (default 16)')
-    which.add_argument('--seeds', type=parse_seeds, help="seeds, e.g. '0-99' or '1,5,10-12'")
-    parser.add_argument('--batch', type=int, default=1,
+    which.add_argument('--num', type=int, metavar='N', help='generate seeds 0..N-1 (default 16)')
+    which.add_argument('--seeds', type=parse_seeds, help="seeds, e.g. '0-99' or '1,5,10-12' "
+                       '(default: --num)')
+    parser.add_argument('--batch', type=int, default=1, metavar='B',
                         help='images per forward pass (default 1: each image depends on its '
                         'seed only; larger batches are faster but float rounding in batched '
                         'kernels may change a pixel value by 1)')
-    parser.add_argument('--truncation-psi', type=float, default=1.0)
-    parser.add_argument('--truncation-cutoff', type=int, default=None,
+    parser.add_argument('--truncation-psi', '--trunc', dest='truncation_psi', type=float,
+                        default=1.0, metavar='PSI',
+                        help='truncation: pull w towards the average w; 1 is no truncation')
+    parser.add_argument('--truncation-cutoff', type=int, default=None, metavar='N',
                         help='truncate only the first N layers (default: all)')
-    parser.add_argument('--noise-mode', choices=['const', 'random', 'none'], default='const')
-    parser.add_argument('--class', dest='class_idx', type=int,
-                        help='class label for conditional models')
+    parser.add_argument('--noise-mode', choices=['const', 'random', 'none'], default='const',
+                        help='noise inputs: the stored constant noise, random noise drawn from '
+                        'the seed, or none')
+    parser.add_argument('--class', dest='class_idx', type=int, metavar='C',
+                        help='class label for conditional models (required for them; '
+                        'default: none)')
     parser.add_argument('--grid', action='store_true', help='also write grid.png')
-    parser.add_argument('--out', default='out', help='output folder (default: out)')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--fid-num', type=int, default=0,
-                        help='compute FID over this many generated images (metrics plugin)')
-    parser.add_argument('--fid-data', help='real images for FID (default: the dataset in '
-                        "the checkpoint's config)")
+    parser.add_argument('--out', '--outdir', dest='out', default='out', metavar='DIR',
+                        help='output folder')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
+                        help='torch device to generate on, e.g. cpu, cuda, cuda:1')
+    parser.add_argument('--fid-num', type=int, default=0, metavar='N',
+                        help='compute FID over N generated images (metrics plugin; '
+                        'default 0: no FID)')
+    parser.add_argument('--fid-data', metavar='DATA', help='real images for FID (default: the '
+                        "dataset in the checkpoint's config)")
     parser.add_argument('--no-verify', action='store_true',
                         help='accept a zoo download without a published sha256')
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser('synthesize', help='generate images from a generator',
-                                   description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, 'synthesize', help='generate images from a generator',
+                         description=__doc__)
     add_arguments(parser)
     parser.set_defaults(func=run)
+
+
+def network(args: argparse.Namespace) -> str:
+    """The generator named by the positional argument or ``--network`` (one of them)."""
+    if args.target and args.network and args.target != args.network:
+        raise UsageError(f'two generators given: {args.target} and --network {args.network}; '
+                         'give one')
+    target = args.target or args.network
+    if not target:
+        raise UsageError('name the generator: a checkpoint file or a model-zoo name, as the '
+                         'first argument or with --network')
+    return target
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -79,16 +105,36 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def resolve_checkpoint(target: str, verify: bool = True) -> Path:
-    """A checkpoint file, or the converted checkpoint of a zoo entry (fetched if needed)."""
-    if os.path.isfile(target):
-        return Path(target)
+    """A checkpoint file, the latest complete checkpoint of a work dir, or the converted
+    checkpoint of a zoo entry (fetched if needed); anything else is a one-line error."""
+    path = Path(target)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        return _latest_in_work_dir(path)
     from .. import zoo
 
-    names = {e['name'] for e in zoo.list_entries()}
-    if target not in names:
-        raise GenforceError(f'{target} is neither a checkpoint file nor a model-zoo name '
-                            '(see `genforce zoo list`)')
-    return zoo.ensure_converted(target, verify=verify)
+    names = [e['name'] for e in zoo.list_entries()]
+    if target in names:
+        return zoo.ensure_converted(target, verify=verify)
+    if path.suffix or any(sep in target for sep in (os.sep, os.altsep) if sep):  # a path
+        raise UsageError(f'checkpoint {target} does not exist (pass a .pth file, a work dir or '
+                         'a model-zoo name)')
+    close = difflib.get_close_matches(target, names, n=3, cutoff=0.5)
+    hint = f'; did you mean {", ".join(close)}?' if close else ''
+    raise UsageError(f'{target} is neither a checkpoint file nor a model-zoo name{hint} '
+                     '(`genforce zoo list` shows the names)')
+
+
+def _latest_in_work_dir(work_dir: Path) -> Path:
+    from ..engine.workdir import find_latest_complete_checkpoint
+
+    latest = find_latest_complete_checkpoint(str(work_dir))
+    if latest is None:
+        raise UsageError(f'{work_dir} is a folder without a complete checkpoint '
+                         '(iter_<N>.pth); pass a checkpoint file')
+    print(f'Using {latest}, the latest complete checkpoint in {work_dir}')
+    return Path(latest)
 
 
 def _call_kwargs(G: torch.nn.Module, args: argparse.Namespace) -> dict[str, Any]:
@@ -195,7 +241,7 @@ def compute_fid(G: torch.nn.Module, args: argparse.Namespace, checkpoint: Path) 
 def run(args: argparse.Namespace) -> int:
     from ..api import load_generator
 
-    checkpoint = resolve_checkpoint(args.target, verify=not args.no_verify)
+    checkpoint = resolve_checkpoint(network(args), verify=not args.no_verify)
     G = load_generator(checkpoint, device=args.device, config=args.config)
     seeds = args.seeds if args.seeds is not None else list(range(args.num or 16))
     if not seeds:

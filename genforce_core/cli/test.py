@@ -8,15 +8,19 @@ import os.path as osp
 from ..engine.runner import build_runner
 from ..errors import ConfigError
 from .common import add_run_arguments, prepare_config
+from .helpfmt import add_command
+from .train import add_work_dir_aliases
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser('test', help='evaluate a checkpoint', description=__doc__)
+    parser = add_command(subparsers, 'test', help='evaluate a checkpoint', description=__doc__)
     add_run_arguments(parser)
+    add_work_dir_aliases(parser, '--work_dir')
     parser.add_argument('checkpoint', help='checkpoint file to evaluate')
     parser.add_argument('--inception', metavar='PATH',
                         help='Inception weights for FID/KID/IS metrics that do not name their '
-                        'own (sets $GENFORCE_INCEPTION_WEIGHTS)')
+                        'own; sets $GENFORCE_INCEPTION_WEIGHTS (default: that variable, else '
+                        'the cache folder)')
     parser.set_defaults(func=run)
 
 

@@ -14,27 +14,33 @@ import argparse
 import json
 
 from .. import zoo
+from .helpfmt import add_command
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser('zoo', help='list and download model-zoo entries',
-                                   description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest='zoo_command', metavar='ACTION')
-    lister = sub.add_parser('list', help='show the entries of the installed plugins')
+    parser = add_command(subparsers, 'zoo', help='list and download model-zoo entries',
+                         description=__doc__)
+    sub = parser.add_subparsers(dest='zoo_command', metavar='ACTION',
+                                help='what to do (default: show this help)')
+    lister = add_command(sub, 'list', help='show the entries of the installed plugins',
+                         description='The model-zoo entries of the installed plugins.')
     lister.add_argument('--json', action='store_true', help='machine-readable output')
     lister.set_defaults(func=run_list)
-    down = sub.add_parser('download', help='fetch (and convert) one entry')
+    down = add_command(sub, 'download', help='fetch (and convert) one entry',
+                       description='Fetch one model-zoo entry, check its sha256 and convert it '
+                       'to a genforce checkpoint.')
     down.add_argument('name', help='entry name (see `genforce zoo list`)')
-    down.add_argument('--to', help='folder for the files (default: the zoo cache)')
+    down.add_argument('--to', metavar='DIR',
+                      help='folder for the files (default: the zoo cache)')
     down.add_argument('--from', dest='source', metavar='PATH_OR_URL',
                       help='take the official file from here (local path, file:// or URL); '
-                      'replaces the cached file, checked like a fresh download')
+                      'replaces the cached file, checked like a fresh download (default: '
+                      "the entry's URL)")
     down.add_argument('--no-verify', action='store_true',
                       help='accept a file whose entry has no published sha256 (its hash is '
                       'recorded once it converted, and enforced from then on)')
     down.add_argument('--no-convert', action='store_true',
-                      help='only fetch the official file')
+                      help='only fetch the official file, do not convert it')
     down.set_defaults(func=run_download)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 

@@ -1,8 +1,10 @@
 """``genforce convert FORMAT --source_model_path PATH`` (and ``tools/convert_model.py``).
 
-The interface of the original GenForce ``convert_model.py``. The conversion never runs code from
-the file (pickles are read with a safe unpickler). ``--test_num N`` generates N images from
-fixed seeds with the converted model; ``--save_test_image`` writes them.
+The interface of the original GenForce ``convert_model.py``, including its format names
+``pggan``, ``stylegan`` and ``stylegan2`` (TensorFlow pickles, = ``pggan_tf``, ``stylegan_tf``,
+``stylegan2_tf``). The conversion never runs code from the file (pickles are read with a safe
+unpickler). ``--test_num N`` generates N images from fixed seeds with the converted model;
+``--save_test_image`` writes them.
 
 ``--trust-original-code`` also runs the original implementation on the same inputs and reports
 the largest difference (the images are then written side by side, converted | original). It
@@ -23,8 +25,8 @@ from types import ModuleType
 import numpy as np
 import torch
 
+from genforce_core.cli.helpfmt import add_command
 from genforce_core.errors import CheckpointError, GenforceError
-from genforce_core.registry import CONVERTERS
 
 TRUST_HELP = ('compare --test_num images with the original implementation imported from the '
               'Python path; executes code from the file (the original implementation unpickles '
@@ -36,26 +38,28 @@ class OriginalCodeError(GenforceError):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('format', metavar='FORMAT',
-                        help='source format: ' + ', '.join(sorted(CONVERTERS.module_dict)))
+    from .converters import format_names
+
+    parser.add_argument('format', metavar='FORMAT', help='source format: ' + format_names())
     parser.add_argument('--source_model_path', '--source-model-path', required=True,
+                        metavar='PATH',
                         help='file to convert (never executed: read with a safe unpickler, '
                         'unless --trust-original-code)')
-    parser.add_argument('--output', help='genforce checkpoint to write '
+    parser.add_argument('--output', metavar='OUT', help='genforce checkpoint to write '
                         '(default: work_dirs/converted/<source name>.pth)')
-    parser.add_argument('--test_num', '--test-num', type=int, default=0,
-                        help='generate this many images (seeds 0..N-1) with the converted model')
+    parser.add_argument('--test_num', '--test-num', type=int, default=0, metavar='N',
+                        help='generate N images (seeds 0..N-1) with the converted model '
+                        '(default 0: none)')
     parser.add_argument('--save_test_image', '--save-test-image', action='store_true',
                         help='write the test images next to the output (converted | original)')
     parser.add_argument('--trust-original-code', '--trust_original_code', action='store_true',
                         help=TRUST_HELP)
-    parser.add_argument('--device', default='cpu', help='device for the test images')
+    parser.add_argument('--device', default='cpu', help='torch device for the test images')
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser('convert', help='convert official weights to genforce',
-                                   description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, 'convert', help='convert official weights to genforce',
+                         description=__doc__)
     add_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -175,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
     from .converters import get_converter
 
     converter = get_converter(args.format)
+    args.format = converter.name  # an alias (stylegan2) becomes our name (stylegan2_tf)
     source = Path(args.source_model_path)
     output = Path(args.output) if args.output else default_output(source)
     module = None

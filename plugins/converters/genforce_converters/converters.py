@@ -291,13 +291,28 @@ class GenForceV1Converter(Converter):
             discriminator=dict(d) if d_ok else None, meta=meta)
 
 
+# The converter names of the original GenForce's convert_model.py -> ours.
+ALIASES = {'pggan': 'pggan_tf', 'stylegan': 'stylegan_tf', 'stylegan2': 'stylegan2_tf'}
+
+
+def canonical_name(name: str) -> str:
+    """``name`` with the original GenForce aliases resolved (``stylegan2`` -> ``stylegan2_tf``)."""
+    return ALIASES.get(name, name)
+
+
+def format_names() -> str:
+    """The registered converter names, then the aliases: ``a, b, pggan (= pggan_tf), ...``."""
+    aliases = [f'{alias} (= {name})' for alias, name in ALIASES.items()
+               if name in CONVERTERS.module_dict]
+    return ', '.join(sorted(CONVERTERS.module_dict) + aliases)
+
+
 def get_converter(name: str) -> Converter:
-    """The converter registered as ``name`` (error lists the known ones)."""
+    """The converter registered as ``name`` or its alias (error lists the known ones)."""
     from genforce_core.plugins import load_plugins
 
     load_plugins()
-    cls = CONVERTERS.get(name)
+    cls = CONVERTERS.get(canonical_name(name))
     if cls is None:
-        raise CheckpointError(f'unknown converter {name!r}; known: '
-                              f'{", ".join(sorted(CONVERTERS.module_dict))}')
+        raise CheckpointError(f'unknown converter {name!r}; known: {format_names()}')
     return cls()

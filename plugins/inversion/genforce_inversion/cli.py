@@ -18,22 +18,24 @@ import numpy as np
 import torch
 from PIL import Image
 
+from genforce_core.cli.helpfmt import add_command
 from genforce_core.errors import GenforceError
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
-        'invert', help='find latent codes of real images (encoder and/or projection)',
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(
+        subparsers, 'invert', help='find latent codes of real images (encoder and/or projection)',
+        description=__doc__)
     parser.add_argument('generator', metavar='ZOO_NAME|CHECKPOINT',
                         help='genforce GAN checkpoint (or model-zoo name) to invert')
     parser.add_argument('images', nargs='+', help='image files or folders of images')
     parser.add_argument('--encoder', metavar='CKPT',
                         help='checkpoint of an encoder trained for this generator (its codes '
-                        'are the start of the projection, or the result with --steps 0)')
-    parser.add_argument('--steps', type=int, default=1000,
+                        'are the start of the projection, or the result with --steps 0; '
+                        'default: start from the mean w)')
+    parser.add_argument('--steps', type=int, default=1000, metavar='N',
                         help='projection steps (default 1000; 0: encoder output only)')
     parser.add_argument('--w-plus', action='store_true',
                         help='optimise one code per layer (W+) instead of one w')
@@ -45,9 +47,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument('--download-vgg', action='store_true',
                         help="download torchvision's VGG16 when it is not found locally "
                         '(SHA-256 checked)')
-    parser.add_argument('--out', default='inversion', help='output folder (default inversion)')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--out', default='inversion', metavar='DIR',
+                        help='output folder (default inversion)')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
+                        help='torch device, e.g. cpu, cuda, cuda:1')
+    parser.add_argument('--seed', type=int, default=0,
+                        help="random seed of the projection's initial noise maps")
     parser.set_defaults(func=run)
 
 

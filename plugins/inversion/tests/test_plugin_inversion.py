@@ -46,6 +46,6 @@ def test_missing_vgg_weights_are_a_clear_cli_error(capsys, tmp_path, gan_checkpo
     from PIL import Image
     Image.new('RGB', (20, 16)).save(image)
     assert main(['invert', str(gan_checkpoint), str(image), '--steps', '3', '--vgg',
-                 str(tmp_path / 'no_vgg.pth')]) == 1
+                 str(tmp_path / 'no_vgg.pth')]) == 2  # a missing file the user named: bad input
     err = capsys.readouterr().err
     assert 'no_vgg.pth does not exist' in err and 'GENFORCE_VGG16_WEIGHTS' in err
