@@ -114,7 +114,7 @@ def test_other_image_formats_are_refused(cli_main, tmp_path, capsys, helpers):
     src = tmp_path / 'src'
     helpers.write_folder(src, helpers.random_images(2, 8))
     Image.new('RGB', (8, 8)).save(src / 'sneaky.png', format='TIFF')  # named .png, is TIFF
-    assert cli_main(['prepare-dataset', str(src), str(tmp_path / 'o.zip')]) == 1
+    assert cli_main(['prepare-dataset', str(src), str(tmp_path / 'o.zip')]) == 2
     err = capsys.readouterr().err
     assert 'sneaky.png' in err and 'not a PNG, JPEG, WebP or BMP' in err
     assert not (tmp_path / 'o.zip').exists()
@@ -154,7 +154,7 @@ def _labelled_folder(tmp_path, helpers, first_label, second_label):
 def test_prepare_refuses_bad_label(cli_main, tmp_path, capsys, helpers, value, message):
     src, names, labels = _labelled_folder(tmp_path, helpers, 0, value)
     dest = tmp_path / 'out.zip'
-    assert cli_main(['prepare-dataset', str(src), str(dest), '--labels', str(labels)]) == 1
+    assert cli_main(['prepare-dataset', str(src), str(dest), '--labels', str(labels)]) == 2
     err = capsys.readouterr().err.strip()
     assert '\n' not in err and str(labels) in err and repr(names[1]) in err
     assert re.search(message, err), err
@@ -172,7 +172,7 @@ def test_prepare_refuses_mixed_labels(cli_main, tmp_path, capsys, helpers, first
                                       message):
     src, _, labels = _labelled_folder(tmp_path, helpers, first, second)
     assert cli_main(['prepare-dataset', str(src), str(tmp_path / 'o.zip'), '--labels',
-                     str(labels)]) == 1
+                     str(labels)]) == 2
     assert re.search(message, capsys.readouterr().err)
 
 

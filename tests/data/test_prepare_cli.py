@@ -49,7 +49,7 @@ def test_cli_writes_dataset(cli_main, photo_folder, tmp_path, fmt, capsys):
     square = names.index('x/p2.jpg')  # 64x64: center-crop is a plain Lanczos resize
     expected = np.asarray(Image.open(root / names[square]).resize((16, 16), Image.LANCZOS))
     np.testing.assert_array_equal(ds[square]['img'].numpy().transpose(1, 2, 0), expected)
-    assert cli_main(argv) == 1  # DEST exists
+    assert cli_main(argv) == 2  # DEST exists
     assert 'already exists' in capsys.readouterr().err
 
 
@@ -73,15 +73,15 @@ def test_cli_nvidia_layout_and_max_images(cli_main, photo_folder, tmp_path):
 def test_cli_errors_name_the_entry(cli_main, photo_folder, tmp_path, capsys):
     root, names, labels = photo_folder
     assert cli_main(['prepare-dataset', str(root), str(tmp_path / 'a.zip'), '--resolution',
-                     '16', '--transform', 'none']) == 1
+                     '16', '--transform', 'none']) == 2
     assert f'{names[0]} is 40x30, not 16x16' in capsys.readouterr().err
     labels.write_text(json.dumps({'labels': [[names[0], 1], ['x/ghost.png', 0]]}))
     assert cli_main(['prepare-dataset', str(root), str(tmp_path / 'b.zip'), '--resolution',
-                     '16', '--labels', str(labels)]) == 1
+                     '16', '--labels', str(labels)]) == 2
     assert "'x/ghost.png' names no image" in capsys.readouterr().err
     labels.write_text(json.dumps({'labels': [[names[0], 1]]}))
     assert cli_main(['prepare-dataset', str(root), str(tmp_path / 'c.zip'), '--resolution',
-                     '16', '--labels', str(labels)]) == 1
+                     '16', '--labels', str(labels)]) == 2
     assert f'{names[1]} has no label' in capsys.readouterr().err
     assert not any(p.name.endswith('.tmp') for p in tmp_path.iterdir())
 
