@@ -2,6 +2,13 @@
 
 1. Extraction: images/s of the TF-FID Inception-v3 (uint8 input at ``--resolution``, TF resize
    to 299) for each batch size, after one warm-up batch.
+   Side by side (same weights, images, device and batch; timed batches take turns, the
+   fastest of ``--repeats`` counts): our extraction in each mode (``nvidia``,
+   ``pytorch_fid``, ``clean``) vs pytorch-fid's own ``InceptionV3`` (fed ``uint8 / 255`` as
+   its DataLoader does), with a check that our ``pytorch_fid`` mode gives its features; and
+   the clean resize alone: clean-fid's per-image PIL resizer (what its DataLoader workers
+   run, on the CPU) vs ours (batched, on the device). pytorch-fid and clean-fid are test-only
+   dependencies: without them these rows are skipped.
 2. Full metric: a StyleGAN2 generator (genforce-plugin-stylegan2; random weights, speed does
    not depend on them) generates ``--count`` images which are extracted
    * one after the other (generate a batch, extract it, ...: ``overlap=False``), and
@@ -14,7 +21,7 @@
    2048x2048) is timed once on random statistics.
 
     python benchmarks/fid_speed.py [--device cuda] [--batch-sizes 8 32 64] [--count 256]
-        [--resolution 256] [--inception PATH] [--out FILE]
+        [--resolution 256] [--inception PATH] [--side-by-side-batch 8] [--out FILE]
 """
 from __future__ import annotations
 
@@ -30,6 +37,7 @@ import numpy as np
 import torch
 
 from genforce_metrics_fid.features import extract_generator
+from genforce_metrics_fid.inception import MODES
 from genforce_metrics_fid.scores import frechet_distance
 from genforce_metrics_fid.testing import random_inception
 
@@ -58,6 +66,91 @@ def time_extraction(detector, device, resolution: int, batch: int, repeats: int)
         detector(img)
     sync(device)
     return batch * repeats / (time.perf_counter() - start)
+
+
+def _pytorch_fid_model(detector, device):
+    """pytorch-fid's ``InceptionV3`` (pool3 features) holding ``detector``'s weights."""
+    import pytorch_fid.inception as pf_inception
+    fetch = pf_inception.load_state_dict_from_url
+    pf_inception.load_state_dict_from_url = lambda *a, **k: detector.state_dict()
+    try:
+        model = pf_inception.InceptionV3([3])
+    finally:
+        pf_inception.load_state_dict_from_url = fetch
+    return model.to(device).eval()
+
+
+def time_side_by_side(detector, device, resolution: int, batch: int, repeats: int) -> dict:
+    """img/s of our extraction per mode and of pytorch-fid's network, batches interleaved."""
+    try:
+        theirs = _pytorch_fid_model(detector, device)
+    except ImportError:
+        return dict(skipped='pytorch-fid is not installed (pip install -e .[test])')
+    img = torch.randint(0, 256, (batch, 3, resolution, resolution), dtype=torch.uint8,
+                        device=device)
+    runs = {f'ours ({mode})': detector.with_mode(mode) for mode in MODES}
+
+    def pytorch_fid(x):
+        with torch.no_grad():
+            return theirs(x.float() / 255)[0].flatten(1)
+    runs['pytorch-fid InceptionV3'] = pytorch_fid
+    ours, reference = runs['ours (pytorch_fid)'](img)[0], pytorch_fid(img)  # + warm-up
+    difference = ((ours - reference).abs().max() / reference.abs().max()).item()
+    for run in runs.values():
+        run(img)
+    seconds = best_times({name: lambda run=run: run(img) for name, run in runs.items()},
+                         device, repeats)
+    rows = [dict(name=name, images_per_s=batch / s) for name, s in seconds.items()]
+    ratio = seconds['pytorch-fid InceptionV3'] / seconds['ours (pytorch_fid)']
+    return dict(batch=batch, rows=rows, ours_pytorch_fid_speedup=ratio,
+                pytorch_fid_features_max_rel_difference=difference, clean_resize=time_clean_resize(
+                    detector.with_mode('clean'), img, repeats))
+
+
+def time_clean_resize(detector, img: torch.Tensor, repeats: int) -> dict:
+    """img/s of the clean resize + scaling: clean-fid's PIL resizer per image vs ours."""
+    try:
+        from cleanfid.resize import build_resizer
+    except ImportError:
+        return dict(skipped='clean-fid is not installed (pip install -e .[test])')
+    resize = build_resizer('clean')
+    arrays = img.permute(0, 2, 3, 1).cpu().numpy()
+
+    def clean_fid():
+        return torch.stack([torch.from_numpy(resize(a)).permute(2, 0, 1) for a in arrays]
+                           ).to(img.device).sub(128).div(128)
+    runs = {'ours (clean) resize': lambda: detector.preprocess(img), 'clean-fid resize': clean_fid}
+    same = torch.equal(clean_fid(), detector.preprocess(img))  # + warm-up
+    seconds = best_times(runs, img.device, repeats)
+    return dict(rows=[dict(name=name, images_per_s=len(img) / s)
+                      for name, s in seconds.items()], identical=same)
+
+
+def best_times(runs: dict, device, repeats: int) -> dict[str, float]:
+    """The fastest of ``repeats`` timed calls of each run, the runs taking turns (so a load
+    change on a shared machine hits all of them alike; the minimum filters the rest)."""
+    best = dict.fromkeys(runs, float('inf'))
+    for _ in range(repeats):
+        for name, run in runs.items():
+            sync(device)
+            start = time.perf_counter()
+            run()
+            sync(device)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def print_side_by_side(side: dict) -> None:
+    if 'skipped' in side:
+        print(f'\nSide by side: skipped, {side["skipped"]}')
+        return
+    print(f'\nSide by side, batch {side["batch"]} (same weights, images and device):')
+    for row in side['rows'] + side['clean_resize'].get('rows', []):
+        print(f'  {row["name"]:<26} {row["images_per_s"]:>10.1f} img/s')
+    print(f'  ours (pytorch_fid) / pytorch-fid: {side["ours_pytorch_fid_speedup"]:.2f}x, '
+          f'features max rel. difference: '
+          f'{side["pytorch_fid_features_max_rel_difference"]:.1e}; clean resize '
+          f'identical to clean-fid\'s: {side["clean_resize"].get("identical")}')
 
 
 def make_generator(resolution: int, device):
@@ -95,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--count', type=int, help='images for the full-metric timing')
     parser.add_argument('--metric-batch', type=int, help='batch size of the full metric')
     parser.add_argument('--inception', help='real weights (default: random, same speed)')
+    parser.add_argument('--side-by-side-batch', type=int,
+                        help='batch of the side-by-side comparison (default 64 cuda, 4 cpu)')
     parser.add_argument('--skip-sqrtm', action='store_true')
     parser.add_argument('--out', type=Path)
     args = parser.parse_args(argv)
@@ -117,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         rate = time_extraction(detector, device, resolution, batch, repeats)
         rows.append(dict(batch=batch, images_per_s=rate))
         print(f'{batch:>6} {rate:>10.1f}')
+
+    side = time_side_by_side(detector, device, resolution,
+                             args.side_by_side_batch or (64 if cuda else 4), repeats)
+    print_side_by_side(side)
 
     G = make_generator(resolution, device)
     time_metric(detector, G, device, metric_batch, metric_batch, False)  # warm-up
@@ -147,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     result = dict(device=str(device), gpu=torch.cuda.get_device_name(device) if cuda else None,
                   cpu=platform.processor() or platform.machine(), cpu_count=os.cpu_count(),
                   threads=torch.get_num_threads(), torch=torch.__version__,
-                  input_resolution=resolution, extraction=rows, full_metric=metric)
+                  input_resolution=resolution, extraction=rows, side_by_side=side,
+                  full_metric=metric)
     out = args.out or (DEFAULT_OUT.with_name('fid_speed_cuda.json') if cuda else DEFAULT_OUT)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

@@ -29,5 +29,21 @@ custom_hooks = [
     dict(type='SampleGridHook', interval_kimg=10, num_samples=64),
     dict(type='GANProgressHook', interval=100),
     dict(type='KimgCheckpointHook', interval_kimg=20, max_keep_ckpts=2),
+    dict(type='KimgEvalHook', interval_kimg=10),
 ]
+# Quality of the samples, offline (ShapesQuality from genforce-plugin-metrics-fid): 1000
+# generated images judged by a small classifier of the built-in shapes (trained once, cached in
+# ~/.cache/genforce/shapes_classifier): shapes_recognised, shapes_coverage (of the 96
+# shape/colour/ground combinations) and shapes_fd, logged every 10 kimg and at the end, and
+# computed by `genforce test configs/demo.py CHECKPOINT`.
+val_dataloader = dict(batch_size=64, num_workers=0,
+                      sampler=dict(type='DefaultSampler', shuffle=False),
+                      dataset=dict(type='ImageDataset', path='builtin:shapes32',
+                                   resolution=resolution),
+                      collate_fn=dict(type='default_collate'))
+val_cfg = dict(type='GenerativeValLoop')
+val_evaluator = [dict(type='ShapesQuality', num_gen=1000)]
+test_dataloader = val_dataloader
+test_cfg = dict(type='GenerativeTestLoop')
+test_evaluator = val_evaluator
 default_hooks = dict(logger=dict(interval=100))

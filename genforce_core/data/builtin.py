@@ -23,6 +23,7 @@ from .writer import infer_format, read_dataset_meta, write_dataset
 SHAPE_CLASSES = ('circle', 'square', 'triangle')
 BUILTIN_DATASETS = ('shapes',)
 _GENERATOR_VERSION = 3
+GENERATOR_VERSION = _GENERATOR_VERSION  # changes whenever a pixel would change
 _SUPERSAMPLE = 4
 
 
@@ -39,17 +40,20 @@ def _polygon(cx: float, cy: float, radius: float, sides: int, angle: float) -> l
              cy + radius * math.sin(angle + 2 * math.pi * k / sides)) for k in range(sides)]
 
 
-def draw_shape_image(rng: np.random.Generator, resolution: int) -> tuple[np.ndarray, int]:
-    """One ``(HWC uint8 RGB image, shape class)`` drawn with ``rng``: an upright circle, square
-    or triangle of radius 26-40 % of the image, near the centre."""
+def draw_shape_sample(rng: np.random.Generator, resolution: int
+                      ) -> tuple[np.ndarray, int, int, int]:
+    """One ``(HWC uint8 RGB image, shape class, colour index, ground index)`` drawn with
+    ``rng``: an upright circle, square or triangle of radius 26-40 % of the image, near the
+    centre, filled with ``SHAPE_COLOURS[colour]`` on ``BACKGROUNDS[ground]``."""
     size = resolution * _SUPERSAMPLE
-    back = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
-    canvas = Image.new('RGB', (size, size), back)
+    ground = int(rng.integers(len(BACKGROUNDS)))
+    canvas = Image.new('RGB', (size, size), BACKGROUNDS[ground])
     draw = ImageDraw.Draw(canvas)
     kind = int(rng.integers(len(SHAPE_CLASSES)))
     radius = rng.uniform(0.26, 0.4) * size
     cx, cy = size / 2 + rng.uniform(-0.1, 0.1, size=2) * size
-    fill = SHAPE_COLOURS[int(rng.integers(len(SHAPE_COLOURS)))]
+    colour = int(rng.integers(len(SHAPE_COLOURS)))
+    fill = SHAPE_COLOURS[colour]
     if kind == 0:
         draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=fill)
     elif kind == 1:  # about the circle's area
@@ -58,7 +62,14 @@ def draw_shape_image(rng: np.random.Generator, resolution: int) -> tuple[np.ndar
     else:  # pointing up, centred on its bounding box
         draw.polygon(_polygon(cx, cy + 0.2 * radius, 1.1 * radius, 3, -math.pi / 2), fill=fill)
     small = canvas.resize((resolution, resolution), Image.Resampling.BOX)
-    return np.asarray(small), kind
+    return np.asarray(small), kind, colour, ground
+
+
+def draw_shape_image(rng: np.random.Generator, resolution: int) -> tuple[np.ndarray, int]:
+    """One ``(HWC uint8 RGB image, shape class)`` drawn with ``rng`` (see
+    :func:`draw_shape_sample`)."""
+    image, kind, _, _ = draw_shape_sample(rng, resolution)
+    return image, kind
 
 
 def make_shapes_images(num_images: int = 4000, resolution: int = 32,
@@ -71,10 +82,17 @@ def make_shapes_images(num_images: int = 4000, resolution: int = 32,
         yield name, array
 
 
-def _shapes_with_labels(num_images: int, resolution: int, seed: int):
+def make_shapes_samples(num_images: int, resolution: int = 32, seed: int = 0
+                        ) -> Iterator[tuple[np.ndarray, int, int, int]]:
+    """Yield ``(image, shape class, colour index, ground index)`` for images ``0..num_images-1``
+    of the built-in set ``seed``: the pixels of :func:`make_shapes_images`, with every factor
+    that drew them (what the shapes classifier of the metrics plugin learns)."""
     for i in range(num_images):
-        rng = np.random.default_rng([seed, i])
-        array, kind = draw_shape_image(rng, resolution)
+        yield draw_shape_sample(np.random.default_rng([seed, i]), resolution)
+
+
+def _shapes_with_labels(num_images: int, resolution: int, seed: int):
+    for i, (array, kind, _, _) in enumerate(make_shapes_samples(num_images, resolution, seed)):
         yield f'shapes/{i:06d}.png', array, kind
 
 

@@ -17,6 +17,7 @@ from torch import nn
 from genforce_core.errors import DatasetError
 
 from .features import extract_generator
+from .inception import check_mode
 from .scores import (
     MetricError,
     feature_stats,
@@ -57,17 +58,34 @@ def parse_metric_name(name: str, num_gen: int | None = None) -> MetricSpec:
     return MetricSpec(kind, count, None if (full or kind == 'is') else count, name)
 
 
-_DETECTORS: dict[tuple[str, str], nn.Module] = {}
+_DETECTORS: dict[tuple[str, str, str], nn.Module] = {}
 
 
-def get_detector(inception: str | os.PathLike | nn.Module | None, device) -> nn.Module:
-    """The Inception network: a given module, or the weights file (loaded once per process)."""
+def get_detector(inception: str | os.PathLike | nn.Module | None, device,
+                 mode: str = 'nvidia') -> nn.Module:
+    """The Inception network with the input path of ``mode`` (``'nvidia'``, ``'pytorch_fid'``
+    or ``'clean'``, see :mod:`.inception`): a given module, or the weights file (loaded once
+    per process; the modes share its weights)."""
+    check_mode(mode)
     if isinstance(inception, nn.Module):
-        return inception.to(device).eval()
-    key = (str(inception), str(device))
+        return _with_mode(inception.to(device).eval(), mode)
+    key = (str(inception), str(device), mode)
     if key not in _DETECTORS:
-        _DETECTORS[key] = load_inception(inception, device=device)
+        base = (str(inception), str(device), 'nvidia')
+        if base not in _DETECTORS:
+            _DETECTORS[base] = load_inception(inception, device=device)
+        _DETECTORS[key] = _DETECTORS[base].with_mode(mode)
     return _DETECTORS[key]
+
+
+def _with_mode(detector: nn.Module, mode: str) -> nn.Module:
+    if hasattr(detector, 'with_mode'):
+        return detector.with_mode(mode)
+    if mode != 'nvidia':
+        raise MetricError(f'FID mode {mode!r} needs the genforce Inception network '
+                          f'(InceptionV3FID), not a {type(detector).__name__}; use '
+                          "mode='nvidia' with a custom detector")
+    return detector
 
 
 class EvaluationSession:
@@ -150,7 +168,8 @@ def _labels_of(dataset_spec, mirror: bool) -> np.ndarray | None:
 def evaluate_generator(generator, *, dataset, num_gen: int, batch_size: int = 64,
                        device='cpu', metrics=('fid',), c_dim: int | None = None,
                        inception=None, cache_dir=None, progress: bool = True,
-                       mirror: bool = False, seed: int = 0) -> dict[str, float]:
+                       mirror: bool = False, seed: int = 0, mode: str = 'nvidia'
+                       ) -> dict[str, float]:
     """Evaluate ``generator`` with FID / KID / IS against ``dataset``.
 
     Args:
@@ -176,13 +195,16 @@ def evaluate_generator(generator, *, dataset, num_gen: int, batch_size: int = 64
         progress: Show progress bars (rank 0 only).
         mirror: Include x-flipped real images in the statistics.
         seed: Seed of the latents (batch ``b`` uses a generator seeded by ``(seed, b)``).
+        mode: Whose numbers to reproduce: ``'nvidia'`` (default; StyleGAN papers, TF FID),
+            ``'pytorch_fid'`` (pytorch-fid) or ``'clean'`` (clean-fid's clean mode): the
+            resize and scaling of the Inception input (see the plugin README).
 
     Returns:
         ``{metric: value}``, e.g. ``{'fid': 3.21, 'kid': 0.0012}``. In a distributed run,
         call it on every rank: each extracts its share and all get the same numbers.
     """
     device = torch.device(device)
-    detector = get_detector(inception, device)
+    detector = get_detector(inception, device, mode)
     session = EvaluationSession(detector, dataset, batch_size=batch_size, mirror=mirror,
                                 cache_dir=cache_dir, progress=progress, seed=seed)
     c_dim = int(getattr(generator, 'c_dim', 0) or 0) if c_dim is None else int(c_dim)

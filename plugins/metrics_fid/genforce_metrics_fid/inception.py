@@ -10,12 +10,27 @@ change the numbers, so they are reproduced here:
 * the input: uint8 RGB, resized to 299x299 with TF-1's ``resize_bilinear`` (sample positions
   ``dst * in / out``, no half-pixel offset, clamped at the border), then ``(x - 128) / 128``.
 
+The input path is chosen by the network's ``mode`` (:data:`MODES`), so one set of weights
+reproduces each popular library; the layers are the same in every mode:
+
+* ``nvidia`` (default): the above, as NVIDIA's StyleGAN2-ADA / StyleGAN3 metrics (and TF FID).
+* ``pytorch_fid``: pytorch-fid's ``InceptionV3``: ``x / 255``, PyTorch's bilinear
+  ``F.interpolate(..., align_corners=False)`` (half-pixel centres, no antialiasing) to 299,
+  then ``2x - 1``.
+* ``clean``: clean-fid's ``mode="clean"``: each channel resized to 299 as a float32 image by
+  PIL's antialiased bicubic filter, clipped to [0, 255], then ``(x - 128) / 128`` into the
+  same layers as ``nvidia``.
+
 Module names follow torchvision / pytorch-fid (``Conv2d_1a_3x3.conv.weight``,
 ``Mixed_5b.branch1x1.bn.running_mean``, ``fc.weight``), so pytorch-fid's
 ``pt_inception-2015-12-05-*.pth`` loads as a plain state dict; :mod:`.weights` maps NVIDIA's
 TorchScript ``inception-2015-12-05.pt`` (TF graph names) onto the same modules.
 """
 from __future__ import annotations
+
+import copy
+import functools
+import math
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +39,16 @@ from torch import nn
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
 NUM_CLASSES = 1008
+MODES = ('nvidia', 'pytorch_fid', 'clean')
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is one of :data:`MODES`, else a one-line :class:`MetricError`."""
+    if mode not in MODES:
+        from .scores import MetricError
+        raise MetricError(f'unknown FID mode {mode!r}: use nvidia (default, as the StyleGAN '
+                          'papers), pytorch_fid (as pytorch-fid) or clean (as clean-fid)')
+    return mode
 
 
 class BasicConv2d(nn.Module):
@@ -36,7 +61,7 @@ class BasicConv2d(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(self.conv(x)))
+        return F.relu(self.bn(self.conv(x)), inplace=True)
 
 
 def _avg_pool_valid(x: torch.Tensor) -> torch.Tensor:
@@ -186,17 +211,99 @@ def _resize_matrix(size_in: int, size_out: int, dtype, device) -> torch.Tensor:
     return matrix.to(dtype=dtype, device=device)
 
 
+def pil_bicubic_resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """PIL's ``Image.resize((size, size), Image.BICUBIC)`` of each channel of an NCHW float32
+    batch taken as a mode-``'F'`` image (clean-fid's "clean" resize, before its clipping).
+
+    PIL resizes in two separable passes; each output pixel is a double-precision sum, tap by
+    tap, of its input pixels times antialiased bicubic weights, stored as float32. The same
+    sums in the same order here, batched on any device, so the result is PIL's bit for bit.
+    The pass order is PIL's too (it changes the float32 rounding in between): horizontal
+    first, unless the height shrinks by more than twice as many pixels as the width (recent
+    Pillow; older ones always go horizontal first, which is the same for square images).
+    """
+    _, _, height, width = x.shape
+    x = x.float()
+
+    def horizontal(x):
+        if width == size:
+            return x
+        return _resample_rows(x.transpose(2, 3).contiguous(), *_pil_bicubic_taps(width, size)
+                              ).transpose(2, 3).contiguous()
+
+    def vertical(x):
+        return x if height == size else _resample_rows(x, *_pil_bicubic_taps(height, size))
+
+    if height - size > 0 and height - size > 2 * (width - size):
+        return horizontal(vertical(x))
+    return vertical(horizontal(x))
+
+
+def _resample_rows(x: torch.Tensor, index: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``out[:, :, o] = sum_k x[:, :, index[o, k]] * weight[o, k]`` over the rows of NCHW
+    ``x``: summed over ``k`` in order in float64 (a product, then a sum: no fused multiply-add,
+    as PIL), rounded to float32. Padding taps have weight 0 and add exactly nothing."""
+    index, weight = index.to(x.device), weight.to(x.device)
+    x = x.double()
+    out = torch.zeros(*x.shape[:2], len(index), x.shape[3], dtype=torch.float64,
+                      device=x.device)
+    for k in range(index.shape[1]):
+        out += x.index_select(2, index[:, k]).mul_(weight[:, k, None])
+    return out.float()
+
+
+def _pil_bicubic(x: float) -> float:
+    """PIL's bicubic kernel (a = -0.5), the same float operations in the same order."""
+    a = -0.5
+    x = abs(x)
+    if x < 1.0:
+        return ((a + 2.0) * x - (a + 3.0)) * x * x + 1
+    if x < 2.0:
+        return (((x - 5) * x + 8) * x - 4) * a
+    return 0.0
+
+
+@functools.lru_cache(maxsize=32)
+def _pil_bicubic_taps(size_in: int, size_out: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """PIL's ``precompute_coeffs`` for bicubic: ``(index, weight)`` ``[size_out, taps]``
+    (int64, float64). The kernel is widened by the scale when downsizing (antialiasing); an
+    output pixel's taps are the input pixels within the support around its centre, with
+    weights normalized to sum 1 (a sequential sum, as PIL's)."""
+    scale = size_in / size_out
+    filterscale = max(scale, 1.0)
+    support = 2.0 * filterscale
+    inv = 1.0 / filterscale
+    taps = int(math.ceil(support)) * 2 + 1
+    index = torch.zeros(size_out, taps, dtype=torch.int64)
+    weight = torch.zeros(size_out, taps, dtype=torch.float64)
+    for out in range(size_out):
+        center = (out + 0.5) * scale
+        lo = max(int(center - support + 0.5), 0)  # int() truncates, as C's cast
+        hi = min(int(center + support + 0.5), size_in)
+        weights = [_pil_bicubic((i - center + 0.5) * inv) for i in range(lo, hi)]
+        total = 0.0
+        for w in weights:  # sequential (numpy's pairwise sum would round differently)
+            total += w
+        if total != 0.0:
+            weights = [w / total for w in weights]
+        index[out, :hi - lo] = torch.arange(lo, hi)
+        weight[out, :hi - lo] = torch.tensor(weights, dtype=torch.float64)
+    return index, weight
+
+
 class InceptionV3FID(nn.Module):
     """Feature extractor of FID / KID / IS.
 
     ``forward(img)`` takes uint8 (or float in [0, 255]) RGB images ``[N, 3, H, W]`` of any
     size and returns ``(features [N, 2048], logits [N, 1008])``; the logits are computed
     without the output bias, as the Inception Score reference does (``fc.bias`` is kept for
-    completeness and :meth:`logits_with_bias`).
+    completeness and :meth:`logits_with_bias`). ``mode`` picks the input path (see the module
+    doc); :meth:`with_mode` gives the same weights with another one.
     """
 
-    def __init__(self):
+    def __init__(self, mode: str = 'nvidia'):
         super().__init__()
+        self.mode = check_mode(mode)
         self.Conv2d_1a_3x3 = BasicConv2d(3, 32, 3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv2d(32, 32, 3)
         self.Conv2d_2b_3x3 = BasicConv2d(32, 64, 3, padding=1)
@@ -217,13 +324,30 @@ class InceptionV3FID(nn.Module):
         self.input_size = INPUT_SIZE  # tests may shrink it: every layer works from ~75 px
         self.eval().requires_grad_(False)
 
+    def with_mode(self, mode: str) -> InceptionV3FID:
+        """This network with the input path of ``mode``: itself if it has that mode, else a
+        shallow copy that shares every layer (and so every weight) with it."""
+        if check_mode(mode) == self.mode:
+            return self
+        view = copy.copy(self)  # a new attribute dict; the submodules are the same objects
+        view.mode = mode
+        return view
+
     def preprocess(self, img: torch.Tensor) -> torch.Tensor:
-        """uint8 ``[N, C, H, W]`` → the network's input (TF resize, then ``(x - 128) / 128``)."""
+        """uint8 ``[N, C, H, W]`` → the network's input (resize and scaling of ``self.mode``)."""
         if img.ndim != 4 or img.shape[1] not in (1, 3):
             raise ValueError(f'expected images [N, 3, H, W] (or 1 channel), got '
                              f'{tuple(img.shape)}')
         if img.shape[1] == 1:
             img = img.expand(-1, 3, -1, -1)
+        size = self.input_size
+        if self.mode == 'pytorch_fid':  # torchvision's ToTensor, then pytorch-fid's forward
+            x = img.to(torch.float32).div(255)
+            x = F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False)
+            return (2 * x - 1).to(self.fc.weight.dtype)
+        if self.mode == 'clean':  # clean-fid's resizer, then its TorchScript wrapper
+            x = pil_bicubic_resize(img.to(torch.float32), size).clamp(0, 255)
+            return ((x - 128) / 128).to(self.fc.weight.dtype)
         x = img.to(self.fc.weight.dtype)
         x = tf_resize_bilinear(x, self.input_size)
         return (x - 128) / 128

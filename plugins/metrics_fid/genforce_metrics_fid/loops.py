@@ -24,7 +24,7 @@ from mmengine.runner import TestLoop, ValLoop
 
 from genforce_core.registry import HOOKS, LOOPS
 
-from .metrics import InceptionMetric, unwrap
+from .metrics import unwrap
 
 
 def run_generative_evaluation(loop, step_name: str, prefix: str) -> dict:
@@ -33,8 +33,9 @@ def run_generative_evaluation(loop, step_name: str, prefix: str) -> dict:
     runner.call_hook(f'before_{prefix}_epoch')
     runner.model.eval()
     metrics_list = loop.evaluator.metrics
-    generative = [m for m in metrics_list if isinstance(m, InceptionMetric)]
-    plain = [m for m in metrics_list if not isinstance(m, InceptionMetric)]
+    # Metrics that draw their own images (FID, PR, ShapesQuality, ...: see .generative)
+    generative = [m for m in metrics_list if hasattr(m, 'evaluate_model')]
+    plain = [m for m in metrics_list if not hasattr(m, 'evaluate_model')]
     results: dict = {}
     if plain:  # ordinary metrics see the model's val/test_step outputs, as in mmengine
         for idx, data_batch in enumerate(loop.dataloader):

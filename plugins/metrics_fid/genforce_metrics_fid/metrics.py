@@ -20,6 +20,7 @@ from mmengine.evaluator import BaseMetric
 from genforce_core.registry import METRICS
 
 from .evaluation import EvaluationSession, MetricSpec, get_detector, parse_metric_name
+from .inception import check_mode
 from .scores import fid_from_features, inception_score, kernel_inception_distance
 
 
@@ -56,6 +57,9 @@ class InceptionMetric(BaseMetric):
         num_workers: DataLoader workers decoding the real images.
         seed: Latent seed: the same seed gives the same generated images.
         progress: Progress bars on rank 0.
+        mode: Whose numbers to reproduce: ``'nvidia'`` (default; the StyleGAN papers),
+            ``'pytorch_fid'`` or ``'clean'`` (clean-fid). To report several modes in one
+            evaluation, give each metric a ``prefix`` (keys become ``'clean/fid50k_full'``).
         options: ``kid_subsets`` (100), ``kid_subset_size`` (1000), ``is_splits`` (10).
     """
 
@@ -66,7 +70,8 @@ class InceptionMetric(BaseMetric):
     def __init__(self, name: str | None = None, dataset: Any = None, inception: str | None = None,
                  batch_size: int = 64, mirror: bool = False, cache_dir: str | None = None,
                  num_workers: int = 2, seed: int = 0, progress: bool = True,
-                 collect_device: str = 'cpu', prefix: str | None = None, **options):
+                 mode: str = 'nvidia', collect_device: str = 'cpu', prefix: str | None = None,
+                 **options):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.spec: MetricSpec = parse_metric_name(name or self.default_name)
         if self.spec.kind != self.kind:
@@ -78,6 +83,7 @@ class InceptionMetric(BaseMetric):
                             'extra options are kid_subsets, kid_subset_size, is_splits')
         self.dataset = dataset
         self.inception = inception
+        self.mode = check_mode(mode)
         self.session_options = dict(batch_size=batch_size, mirror=mirror, cache_dir=cache_dir,
                                     num_workers=num_workers, seed=seed, progress=progress,
                                     **options)
@@ -92,17 +98,19 @@ class InceptionMetric(BaseMetric):
             device = next(unwrap(model).parameters()).device
         real = self.dataset if self.dataset is not None else dataset
         shared = {} if shared is None else shared
-        key = (str(self.inception), repr(real), str(device),
+        key = (str(self.inception), repr(real), str(device), self.mode,
                tuple(sorted(self.session_options.items())))
         if key not in shared:
-            shared[key] = EvaluationSession(get_detector(self.inception, device), real,
-                                            **self.session_options)
-        return shared[key].compute(self.spec, generate, z_dim, c_dim)
+            shared[key] = EvaluationSession(get_detector(self.inception, device, self.mode),
+                                            real, **self.session_options)
+        results = shared[key].compute(self.spec, generate, z_dim, c_dim)
+        # As mmengine's evaluate() names them: 'clean/fid50k_full' with prefix='clean'.
+        return {f'{self.prefix}/{k}' if self.prefix else k: v for k, v in results.items()}
 
     # -- fallback under mmengine's plain loops: one fake per real from val_step ----------
     def process(self, data_batch, data_samples) -> None:
         fakes = torch.stack([s['fake_img'] for s in data_samples])
-        detector = get_detector(self.inception, fakes.device)
+        detector = get_detector(self.inception, fakes.device, self.mode)
         fake_feats, fake_logits = detector(fakes)
         real_feats = detector(torch.stack([s['real_img'] for s in data_samples]))[0] \
             if self.kind != 'is' else fake_feats

@@ -1,7 +1,8 @@
 """Real-image features, computed once and cached on disk under a key of everything they
 depend on: the dataset's content (entry names with each file's size and modification time,
-or the archive's), resolution and channels, the detector (a hash of its parameters), the
-mirror setting and the number of images.
+or the archive's), resolution and channels, the detector (a hash of its parameters), its
+input mode (``nvidia`` / ``pytorch_fid`` / ``clean``), the mirror setting and the number of
+images.
 
 All ranks extract their share of a missing entry; rank 0 writes it (temp file + rename) and
 the others wait at a barrier. Whether the entry exists is decided by rank 0 and broadcast, so
@@ -83,11 +84,16 @@ def detector_id(detector: torch.nn.Module) -> str:
     return detector._genforce_detector_id
 
 
+def detector_mode(detector: torch.nn.Module) -> str | None:
+    """The Inception input mode of ``detector`` (None for detectors without modes)."""
+    return getattr(detector, 'mode', None)
+
+
 def cache_key(dataset: ImageDataset, detector: torch.nn.Module, num_items: int) -> str:
     fields = dict(version=CACHE_VERSION, content=content_fingerprint(dataset),
                   resolution=dataset.resolution, channels=dataset.num_channels,
-                  detector=detector_id(detector), mirror=bool(dataset.xflip),
-                  num_items=num_items)
+                  detector=detector_id(detector), mode=detector_mode(detector),
+                  mirror=bool(dataset.xflip), num_items=num_items)
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
@@ -95,8 +101,9 @@ def cache_path(dataset: ImageDataset, detector: torch.nn.Module, num_items: int,
                cache_dir: str | os.PathLike | None = None) -> Path:
     stem = Path(dataset.path.rstrip('/\\')).name.replace('.', '_') or 'dataset'
     key = cache_key(dataset, detector, num_items)
+    mode = detector_mode(detector)
     return Path(cache_dir or default_cache_dir()) / (
-        f'{stem}-{dataset.resolution}px-{num_items}-{key[:16]}.npz')
+        f'{stem}-{dataset.resolution}px-{num_items}-{mode + "-" if mode else ""}{key[:16]}.npz')
 
 
 def real_features(detector: torch.nn.Module, dataset, *, max_items: int | None = None,
