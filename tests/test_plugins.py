@@ -292,7 +292,7 @@ def test_unknown_type_lists_close_matches_and_plugins(genforce, tmp_path, exampl
     '''))
     proc = genforce(['train', str(config), '--work-dir', str(tmp_path / 'wd')],
                     pythonpath=[example_plugin_site], check=False)
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 2, proc.stderr
     assert "Unknown type 'DCGANGenerater'" in proc.stderr
     assert 'Did you mean: DCGANGenerator' in proc.stderr
     assert 'example_dcgan 0.1.0' in proc.stderr and 'stylegan2 0.1.0' in proc.stderr
@@ -301,11 +301,11 @@ def test_unknown_type_lists_close_matches_and_plugins(genforce, tmp_path, exampl
 
 def test_missing_and_unparsable_configs_name_the_file(genforce, tmp_path):
     proc = genforce(['train', str(tmp_path / 'nope.py')], check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert f'config file {tmp_path / "nope.py"} does not exist' in proc.stderr
     bad = tmp_path / 'bad.py'
     bad.write_text('model = dict(type=\n')
     proc = genforce(['train', str(bad)], check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert f'cannot read config {bad}' in proc.stderr and 'SyntaxError' in proc.stderr
     assert 'Traceback' not in proc.stderr
