@@ -183,4 +183,7 @@ def test_two_processes_give_the_numbers_of_one(genforce, checkpoint, vgg_file, s
         two = read_lines(tmp_path / 'two' / f'metric-{name}.jsonl')
         assert len(one) == len(two) == 1
         assert (one[0]['num_gpus'], two[0]['num_gpus']) == (1, 2)
-        assert two[0]['results'] == pytest.approx(one[0]['results'], rel=1e-5)
+        # PPL divides float32 image differences by eps^2 = 1e-8: thread counts that differ
+        # between the runs move it by a few 1e-4 relative; PR counts are exact.
+        rel = 1e-3 if name.startswith('ppl') else 1e-5
+        assert two[0]['results'] == pytest.approx(one[0]['results'], rel=rel)
