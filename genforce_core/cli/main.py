@@ -55,7 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         command = f'genforce {args.command}'
         debug = debug or getattr(args, 'verbose', False) is True
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        from genforce_core.engine.launch import finish_distributed
+        finish_distributed()
+        return code
     except USER_FACING_ERRORS as exc:  # the message says it all: no traceback
         if debug:
             traceback.print_exc()

@@ -68,3 +68,15 @@ def init_distributed(launcher: str, backend: str | None = None, port: int | None
         torch.cuda.set_device(local_rank)
     torch_dist.init_process_group(backend=backend, init_method='env://',
                                   timeout=timedelta(seconds=timeout_s))
+
+
+def finish_distributed() -> None:
+    """Leave the process group cleanly: wait for every rank, then tear the group down.
+
+    Exiting with a live gloo group lets its worker threads be destroyed while the interpreter
+    shuts down, which aborts the process now and then ("terminate called without an active
+    exception") after all the work was done.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
