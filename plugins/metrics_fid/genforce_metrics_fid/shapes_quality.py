@@ -14,7 +14,9 @@ CPU and cached; no download) judges ``num_gen`` generated images:
   images and of 5000 real images drawn at the same resolution (0 for the data itself, up to
   the sampling noise of ``num_gen`` images).
 
-Images larger than 32² (a multiple of it) are area-downsampled for the classifier.
+Images larger than 32² (a multiple of it) are area-downsampled for the classifier. In a
+distributed run every rank draws and judges all images (the same ones: the numbers agree);
+rank 0 trains the classifier if the cache has none while the others wait.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import os
 
 import numpy as np
 import torch
+from mmengine.dist import barrier, get_rank, is_distributed
 from torch.nn import functional as F
 
 from genforce_core.data.builtin import BACKGROUNDS, SHAPE_CLASSES, SHAPE_COLOURS
@@ -95,8 +98,13 @@ def evaluate_shapes(generate, z_dim: int, c_dim: int = 0, num_gen: int = 1000,
     ``device``); the classifier and the reference statistics come from ``cache_dir`` (default
     ``$GENFORCE_CACHE_DIR/shapes_classifier``), computed there on first use."""
     images = generate_images(generate, z_dim, c_dim, num_gen, device, batch_size, seed)
-    classifier = load_classifier(cache_dir, progress)
-    reference = reference_stats(classifier, images.shape[-1], cache_dir, progress)
+    distributed, rank = is_distributed(), get_rank()
+    if distributed and rank != 0:
+        barrier()  # rank 0 trains (or loads) the classifier first; the others then load it
+    classifier = load_classifier(cache_dir, progress and rank == 0)
+    reference = reference_stats(classifier, images.shape[-1], cache_dir, progress and rank == 0)
+    if distributed and rank == 0:
+        barrier()
     return shapes_quality(classifier, images, reference, threshold)
 
 

@@ -1,10 +1,16 @@
 """ShapesQuality: the offline quality measure of generators of the built-in shapes.
 
-The tests marked slow share one trained classifier (about a minute on 2 CPU cores) cached in
+The tests marked slow share one trained classifier (about 80 s of CPU time, once) cached in
 the session's base temp folder (the learning regression test in tests/test_learning.py uses the
 same folder, so a full run trains it once).
 """
 from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -192,3 +198,47 @@ def test_larger_images_are_judged_against_references_of_their_resolution(trained
     scores = shapes_quality(classifier, images, reference)
     assert scores['shapes_recognised'] >= 0.95 and scores['shapes_fd'] < 30
     assert list(trained_cache.glob('reference64-*.pth'))
+
+
+DISTRIBUTED_SCRIPT = '''
+import json, sys, time
+import torch
+import torch.distributed as dist
+from genforce_metrics_fid import shapes_classifier as sc
+from genforce_metrics_fid.shapes_quality import evaluate_shapes
+from genforce_metrics_fid.testing import TinyGenerator
+
+def quick_training(progress=False):  # stands in for the real one; logs who trains
+    with open(sys.argv[2], 'a') as log:
+        log.write(f'{dist.get_rank()}\\n')
+    time.sleep(2)  # a rank that did not wait would find no cache file and train too
+    torch.manual_seed(0)
+    return sc.ShapesClassifier(sc.RECIPE['width'], sc.RECIPE['feature_dim']).eval(), 1.0
+
+sc.train_classifier = quick_training
+dist.init_process_group('gloo')
+scores = evaluate_shapes(TinyGenerator(), 8, num_gen=100, cache_dir=sys.argv[1],
+                         progress=False)
+with open(f'{sys.argv[3]}.{dist.get_rank()}.json', 'w') as f:
+    json.dump(scores, f)
+dist.destroy_process_group()
+'''
+
+
+@pytest.mark.slow
+def test_in_a_distributed_run_rank0_trains_and_all_ranks_agree(tmp_path):
+    script = tmp_path / 'evaluate.py'
+    script.write_text(DISTRIBUTED_SCRIPT)
+    with socket.socket() as free:
+        free.bind(('127.0.0.1', 0))
+        port = str(free.getsockname()[1])
+    proc = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+         f'--master_port={port}', str(script), str(tmp_path / 'cache'),
+         str(tmp_path / 'trained.log'), str(tmp_path / 'out')],
+        env=dict(os.environ, OMP_NUM_THREADS='1'), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (tmp_path / 'trained.log').read_text().split() == ['0']
+    ranks = [json.loads((tmp_path / f'out.{r}.json').read_text()) for r in (0, 1)]
+    assert ranks[0] == ranks[1] and set(ranks[0]) == {'shapes_recognised', 'shapes_coverage',
+                                                      'shapes_fd'}
