@@ -71,16 +71,26 @@ def check_plugin_contract(name: str, distribution: str) -> None:
         assert all(isinstance(k, str) and isinstance(v, str) for k, v in status.items())
 
 
-def find_testdata(name: str, repo: Path) -> Path | None:
-    """The shared reference-data folder ``name`` (with ``meta.json`` and ``io.npz``) under
-    ``$GENFORCE_TESTDATA``, ``REPO/shared/testdata`` or ``REPO/../shared/testdata``, or None."""
-    candidates = []
-    env = os.environ.get('GENFORCE_TESTDATA')
-    if env:
-        candidates += [Path(env), Path(env) / name]
-    candidates += [repo / 'shared' / 'testdata' / name,
-                   (repo / '..' / 'shared' / 'testdata' / name).resolve()]
+TESTDATA_ENV = 'GENFORCE_TESTDATA'
+TESTDATA_DIR = Path('tests') / 'testdata'
+
+
+def find_testdata(name: str, repo: Path,
+                  files: tuple[str, ...] = ('meta.json', 'io.npz')) -> Path:
+    """The reference-data folder ``name`` holding ``files``: ``REPO/tests/testdata/NAME``, or,
+    when ``$GENFORCE_TESTDATA`` is set, that folder itself or its ``NAME`` subfolder.
+
+    Raises FileNotFoundError naming every place it looked: the checks that need reference data
+    are the strongest evidence of faithfulness, so a missing folder must fail, never skip.
+    """
+    env = os.environ.get(TESTDATA_ENV)
+    if env:  # an explicit override is never silently replaced by the in-repo copy
+        candidates, origin = [Path(env), Path(env) / name], f'${TESTDATA_ENV}={env}'
+    else:
+        candidates, origin = [Path(repo) / TESTDATA_DIR / name], 'the checkout'
     for path in candidates:
-        if (path / 'meta.json').is_file() and (path / 'io.npz').is_file():
+        if all((path / file).is_file() for file in files):
             return path
-    return None
+    looked = ', '.join(str(p) for p in candidates)
+    raise FileNotFoundError(f'reference data {name} ({", ".join(files)}) not found in {origin}; '
+                            f'looked in {looked}')

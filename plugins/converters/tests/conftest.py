@@ -1,8 +1,7 @@
 """Fixtures: the official StyleGAN2-ADA reference networks and vectors (config A).
 
-``shared/testdata/stylegan2ada_official_A`` is looked up in ``$GENFORCE_TESTDATA`` (the testdata
-folder or the vector folder itself), then ``<repo>/shared/testdata`` and
-``<repo>/../shared/testdata``; tests that need it skip without it.
+The vectors are part of the checkout (``tests/testdata/stylegan2ada_official_A``, see its
+README); ``$GENFORCE_TESTDATA`` overrides the folder. Without them the tests that need them fail.
 """
 from __future__ import annotations
 
@@ -17,15 +16,14 @@ import torch
 from genforce_core.testing import find_testdata
 
 NAME = 'stylegan2ada_official_A'
+FILES = ('meta.json', 'G.npz', 'D.npz', 'io.npz')
 REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope='session')
 def official():
     """Official networks (our classes, official weights), their kwargs and the vectors."""
-    data = find_testdata(NAME, REPO)
-    if data is None:
-        pytest.skip(f'reference vectors {NAME} not found (set GENFORCE_TESTDATA)')
+    data = find_testdata(NAME, REPO, FILES)
     from genforce_stylegan2.networks import Discriminator, Generator
     from genforce_stylegan2.weights import load_official_npz
 

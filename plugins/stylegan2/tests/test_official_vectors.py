@@ -1,8 +1,7 @@
 """Faithfulness: official StyleGAN2-ADA weights give the official outputs (CPU, float32).
 
-Reference vectors: ``shared/testdata/stylegan2ada_official_A`` (see its README). The folder is
-looked up in ``$GENFORCE_TESTDATA`` (the ``testdata`` folder, or the vector folder itself), then
-in ``<repo>/shared/testdata`` and ``<repo>/../shared/testdata``; without it the tests skip.
+Reference vectors: ``tests/testdata/stylegan2ada_official_A`` of the checkout (see its README);
+``$GENFORCE_TESTDATA`` overrides the folder. Without them every test here fails.
 
 Every vector must agree to 1e-4 absolute, and, for the tiny R1 vectors, to 1e-3 of their
 largest magnitude as well.
@@ -23,14 +22,8 @@ from genforce_stylegan2.ops import conv2d_gradfix
 from genforce_stylegan2.weights import load_official_npz
 
 NAME = 'stylegan2ada_official_A'
+FILES = ('meta.json', 'G.npz', 'D.npz', 'io.npz')
 REPO = Path(__file__).resolve().parents[3]
-
-
-DATA = find_testdata(NAME, REPO)
-pytestmark = pytest.mark.skipif(
-    DATA is None, reason=f'reference vectors {NAME} not found: set GENFORCE_TESTDATA to the '
-    f'shared testdata folder (looked in {REPO / "shared" / "testdata"} and '
-    f'{(REPO / ".." / "shared" / "testdata").resolve()})')
 
 ATOL = 1e-4
 RTOL_OF_SCALE = 1e-3
@@ -47,25 +40,30 @@ def _assert_matches(actual: torch.Tensor, expected: torch.Tensor, name: str) -> 
 
 
 @pytest.fixture(scope='module')
-def official():
+def data_dir():
+    return find_testdata(NAME, REPO, FILES)  # missing reference data fails every test
+
+
+@pytest.fixture(scope='module')
+def official(data_dir):
     torch.manual_seed(0)
-    meta = json.loads((DATA / 'meta.json').read_text())
+    meta = json.loads((data_dir / 'meta.json').read_text())
     G = Generator(**meta['G_init_kwargs'])
     D = Discriminator(**meta['D_init_kwargs'])
-    G.load_state_dict(load_official_npz(DATA / 'G.npz'), strict=True)
-    D.load_state_dict(load_official_npz(DATA / 'D.npz'), strict=True)
+    G.load_state_dict(load_official_npz(data_dir / 'G.npz'), strict=True)
+    D.load_state_dict(load_official_npz(data_dir / 'D.npz'), strict=True)
     assert G.mapping.w_avg_beta == meta['w_avg_beta']
-    io = {key: torch.from_numpy(value) for key, value in np.load(DATA / 'io.npz').items()}
+    io = {key: torch.from_numpy(value) for key, value in np.load(data_dir / 'io.npz').items()}
     return G.eval().requires_grad_(False), D.eval().requires_grad_(False), io
 
 
-def test_official_state_dicts_load_by_plain_torch(official):
+def test_official_state_dicts_load_by_plain_torch(data_dir):
     """The documented one-liner works: every official key, no conversion, strict."""
-    meta = json.loads((DATA / 'meta.json').read_text())
+    meta = json.loads((data_dir / 'meta.json').read_text())
     for cls, kwargs, file in ((Generator, meta['G_init_kwargs'], 'G.npz'),
                               (Discriminator, meta['D_init_kwargs'], 'D.npz')):
         net = cls(**kwargs)
-        state = {k: torch.from_numpy(v) for k, v in np.load(DATA / file).items()}
+        state = {k: torch.from_numpy(v) for k, v in np.load(data_dir / file).items()}
         net.load_state_dict(state, strict=True)
         assert set(net.state_dict()) == set(state)
 
