@@ -89,7 +89,7 @@ def test_plugin_pyproject_declares_core_range(short):
     assert spec == SpecifierSet(CORE_RANGE)
     assert spec.contains(CORE_VERSION), (
         f'{short} requires genforce-core{spec}, but the core in this checkout is {CORE_VERSION}')
-    assert 'torch' in requires and requires['torch'].specifier == SpecifierSet('>=2.1')
+    assert 'torch' in requires and requires['torch'].specifier == SpecifierSet('>=2.4,<3')
 
 
 @pytest.mark.parametrize('short', sorted(PLUGINS))
