@@ -6,6 +6,7 @@ other files do not exist.
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
@@ -79,3 +80,39 @@ def test_project_urls(folder):
         parsed = urlparse(url)
         assert label.strip() and parsed.scheme == 'https' and parsed.netloc, (
             f'{folder}: URL {label!r} = {url!r} is not an https URL')
+
+
+# A long description is read on a package index, where only absolute links work and the
+# repository's other files do not exist.
+MARKDOWN_LINK = re.compile(r'!?\[[^\]]*\]\(\s*<?([^)\s>]+)|^\s*\[[^\]]+\]:\s*(\S+)|'
+                           r'(?:href|src)\s*=\s*["\']([^"\']+)', re.M)
+REPO_PATH = re.compile(r'(?<![\w./~-])(?:\.\./|(?:configs|tools|benchmarks|tests|plugins|docs|'
+                       r'examples|shared)/)')
+
+
+def _repo_references(text: str) -> list[str]:
+    """Relative link targets and repository-only paths in a Markdown text."""
+    found = [target for groups in MARKDOWN_LINK.findall(text) for target in groups
+             if target and not target.startswith(('https://', 'http://', '#', 'mailto:'))]
+    for number, line in enumerate(text.splitlines(), 1):
+        found += [f'line {number}: {line.strip()}' for _ in REPO_PATH.finditer(line)][:1]
+    return found
+
+
+def test_repo_reference_finder_can_fail():
+    text = ('[guide](docs/guide.md) ![x](img.png) [ok](https://x.org) [a](#b)\n'
+            'run `tools/dist_train.sh configs/x.py 8`\n'
+            'kept: `genforce_x/configs/a.py`, `ops/cuda/*.cu`, `~/.cache/x`\n'
+            '[ref]: ../README.md\n')
+    found = _repo_references(text)
+    assert found[:3] == ['docs/guide.md', 'img.png', '../README.md'], found
+    assert [f.split(':')[0] for f in found[3:]] == ['line 1', 'line 2', 'line 4'], found
+
+
+@pytest.mark.parametrize('folder', [p for p in PROJECTS if p != ROOT],
+                         ids=[i for i, p in zip(IDS, PROJECTS) if p != ROOT])
+def test_long_description_stands_alone(folder):
+    readme = folder / _project(folder)['readme']
+    assert readme.is_file(), f'{readme} (the long description) is missing'
+    found = _repo_references(readme.read_text())
+    assert not found, f'{readme} points into the repository: {found}'
