@@ -24,6 +24,7 @@ Every such refusal is an error under ``GENFORCE_STRICT_PLUGINS=1``.
 from __future__ import annotations
 
 import importlib.metadata as importlib_metadata
+import inspect
 import os
 import re
 import threading
@@ -296,10 +297,12 @@ def _call_impl(impl: pluggy.HookImpl, **kwargs) -> Any:
 
 def _call_one(pm: pluggy.PluginManager, module: ModuleType, hook: str, **kwargs) -> None:
     """Call one plugin's implementation of a hook (registration happens per plugin, so that
-    everything it registers is attributed to it)."""
+    everything it registers is attributed to it). As pluggy does, the implementation gets only
+    the arguments it names: it may leave out those it does not use."""
     impl = getattr(module, hook, None)
     if impl is not None and pm.parse_hookimpl_opts(module, hook) is not None:
-        impl(**kwargs)
+        wanted = inspect.signature(impl).parameters
+        impl(**{key: value for key, value in kwargs.items() if key in wanted})
 
 
 def api_compatible(declared: str, core: str) -> bool:

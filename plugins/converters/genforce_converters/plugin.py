@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 from genforce_core import hookimpl
@@ -19,7 +18,7 @@ GENFORCE_PLUGIN_API = '1.0'
 
 
 @hookimpl
-def genforce_register_modules(registries: SimpleNamespace) -> None:
+def genforce_register_modules() -> None:
     """Import the converters; their ``@CONVERTERS.register_module()`` lands in the core."""
     from . import converters, tf_legacy  # noqa: F401
 

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-from types import SimpleNamespace
 
 from genforce_core import hookimpl
 
@@ -15,7 +14,7 @@ GENFORCE_PLUGIN_API = '1.0'
 
 
 @hookimpl
-def genforce_register_modules(registries: SimpleNamespace) -> None:
+def genforce_register_modules() -> None:
     """Import the plugin's modules; their registrations land in the core registries."""
     from . import encoder, hooks, model  # noqa: F401
 

@@ -7,15 +7,13 @@ the subcommands ``genforce fid-stats`` and ``genforce metrics``.
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from genforce_core import hookimpl
 
 GENFORCE_PLUGIN_API = '1.0'
 
 
 @hookimpl
-def genforce_register_modules(registries: SimpleNamespace) -> None:
+def genforce_register_modules() -> None:
     """Import the modules whose classes register themselves."""
     from . import loops, metrics, pr_ppl, shapes_quality  # noqa: F401
 

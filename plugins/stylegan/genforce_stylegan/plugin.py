@@ -7,24 +7,15 @@ training model); progressive growing itself is the core's ``ProgressiveGrowingHo
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
-
 from genforce_core import hookimpl
 
 GENFORCE_PLUGIN_API = '1.0'
 
 
 @hookimpl
-def genforce_register_modules(registries: SimpleNamespace) -> None:
+def genforce_register_modules() -> None:
     """Import the plugin's modules; their registrations land in the core registries."""
     from . import model, networks  # noqa: F401
-
-
-@hookimpl
-def genforce_model_zoo() -> list[dict[str, Any]]:
-    """Model-zoo entries for the official StyleGAN weights: none (no converted weights yet)."""
-    return []
 
 
 @hookimpl

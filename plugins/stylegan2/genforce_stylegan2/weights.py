@@ -17,21 +17,6 @@ import numpy as np
 import torch
 
 
-def official_to_genforce(state_dict: dict) -> dict[str, torch.Tensor]:
-    """Map an official StyleGAN2-ADA ``state_dict`` to this package's names.
-
-    The names are the same, so this is the identity on keys; values are converted to tensors
-    (NumPy arrays are accepted) and the dict is copied, so the input is never modified.
-    """
-    return {key: torch.as_tensor(np.asarray(value)) if not isinstance(value, torch.Tensor)
-            else value for key, value in state_dict.items()}
-
-
-def genforce_to_official(state_dict: dict) -> dict[str, torch.Tensor]:
-    """Inverse of :func:`official_to_genforce` (also the identity on keys)."""
-    return dict(state_dict)
-
-
 def load_official_npz(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read an ``.npz`` holding an official ``state_dict`` (one array per key) as tensors.
 
@@ -39,4 +24,4 @@ def load_official_npz(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         FileNotFoundError: ``path`` does not exist.
     """
     with np.load(os.fspath(path), allow_pickle=False) as arrays:
-        return official_to_genforce({key: np.array(arrays[key]) for key in arrays.files})
+        return {key: torch.from_numpy(np.array(arrays[key])) for key in arrays.files}

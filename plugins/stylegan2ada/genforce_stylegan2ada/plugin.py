@@ -6,25 +6,15 @@ registrations are attributed to this plugin.
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
-
 from genforce_core import hookimpl
 
 GENFORCE_PLUGIN_API = '1.0'
 
 
 @hookimpl
-def genforce_register_modules(registries: SimpleNamespace) -> None:
+def genforce_register_modules() -> None:
     """Import the plugin's modules; their registrations land in the core registries."""
     from . import augment, model  # noqa: F401
-
-
-@hookimpl
-def genforce_model_zoo() -> list[dict[str, Any]]:
-    """Model-zoo entries for the official StyleGAN2-ADA weights: none yet (the networks are
-    genforce-plugin-stylegan2's; converted weights load with ``init_from``)."""
-    return []
 
 
 @hookimpl
