@@ -21,7 +21,7 @@ as ``StyleGAN2ADA`` with the ``--ada-preset`` pipeline at fixed probabilities P,
 interleaved rounds of ``--iters`` iterations (so a busy machine slows all variants alike);
 the median round gives the iteration time and the overhead in % of the plain iteration.
 
-    python benchmarks/train_speed.py configs/demo_stylegan2.py --ada-p 0.2 0.6 1.0 \
+    python benchmarks/train_speed.py configs/demo.py --ada-p 0.2 0.6 1.0 \
         --iters 16 --rounds 3   # -> benchmarks/results/train_speed_ada.json
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Plugin discovery: entry points of the ``genforce.plugins`` group, loaded once per process.
 
-Policy (see DESIGN.md): a plugin that fails to import or declares an incompatible plugin API is
+Policy: a plugin that fails to import or declares an incompatible plugin API is
 reported with one warning and skipped; ``GENFORCE_STRICT_PLUGINS=1`` turns that into an error;
 ``GENFORCE_DISABLE_PLUGINS=a,b`` skips plugins by entry-point or distribution name.
 

@@ -134,7 +134,7 @@ HOOKS = GenforceRegistry('hook', parent=MMENGINE_HOOKS)
 DATASETS = GenforceRegistry('dataset', parent=MMENGINE_DATASETS)
 METRICS = GenforceRegistry('metric', parent=MMENGINE_METRICS)
 CONVERTERS = GenforceRegistry('converter')
-# Beyond DESIGN's seven: the runner builds samplers, loops, model wrappers and optimizer
+# Beyond the seven above: the runner builds samplers, loops, model wrappers and optimizer
 # constructors from these mmengine registries, and the core ships its own of each (resumable
 # sampler, kimg-based GAN loop, gradient-syncing GAN wrapper, lazy-regularization Adam).
 LOOPS = GenforceRegistry('loop', parent=MMENGINE_LOOPS)

@@ -1,4 +1,4 @@
-"""Packaging of the core and the six plugins: pyproject contracts and the wheels they build.
+"""Packaging of the core and the seven plugins: pyproject contracts and the wheels they build.
 
 The fast tests read the ``pyproject.toml`` files. The slow ones build a wheel of every
 distribution with pip (offline: ``--no-deps --no-build-isolation --no-index``) from a copy of its

@@ -62,9 +62,10 @@ def plugins_json(genforce, site, **env) -> dict[str, dict]:
     return {p['name']: p for p in json.loads(proc.stdout)}, proc.stderr
 
 
-def test_lists_the_six_plugins_and_reports_broken_ones(genforce, site):
+def test_lists_the_seven_plugins_and_reports_broken_ones(genforce, site):
     plugins, stderr = plugins_json(genforce, site)
-    for name in ('pggan', 'stylegan', 'stylegan2', 'stylegan2ada', 'metrics_fid', 'converters'):
+    for name in ('pggan', 'stylegan', 'stylegan2', 'stylegan2ada', 'metrics_fid', 'converters',
+                 'inversion'):
         assert plugins[name]['status'] == 'loaded', plugins[name]
     good = plugins['acme_good']
     assert good['status'] == 'loaded'
