@@ -68,3 +68,15 @@ def genforce_add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
     ``parser.set_defaults(func=callable)``; the callable gets the parsed ``argparse.Namespace``
     and returns an exit code (or None for success).
     """
+
+
+@hookspec
+def genforce_test_models() -> list[dict[str, Any]]:
+    """Return tiny models for the contract suite (:mod:`genforce_core.testing`).
+
+    Each entry is ``dict(name='mygan_tiny', model=dict(type='GAN', generator=...,
+    discriminator=..., ...))``: a training-model config (the ``model`` of a training config)
+    small enough to build and run a training step in about a second on a CPU. Together the
+    entries must build every generator, discriminator and training model the plugin
+    registers; ``contract_tests(PLUGIN)`` checks that and runs every contract check on each.
+    """

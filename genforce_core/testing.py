@@ -7,6 +7,16 @@ loads, declares its API and a core version range, and that its hooks return well
 
     def test_plugin_contract():
         check_plugin_contract('mygan', 'genforce-plugin-mygan')
+
+The model contract suite (:mod:`genforce_core.contract_suite`) runs every contract check on
+the tiny models a plugin declares with the ``genforce_test_models`` hook; in a plugin's tests:
+
+    from genforce_core.testing import contract_tests, skip_unless_installed
+
+    skip_unless_installed('genforce-plugin-mygan')
+    TestModelContract = contract_tests('mygan')
+
+or, for one model config: ``check_model_contract(dict(type='GAN', generator=..., ...))``.
 """
 from __future__ import annotations
 
@@ -18,6 +28,14 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from . import __version__ as core_version
+from .contract_suite import (  # noqa: F401  (re-exported: the model contract suite)
+    CHECKS,
+    ModelCase,
+    check_model_contract,
+    contract_tests,
+    model_cases,
+    uncovered_models,
+)
 from .plugins import load_plugins
 
 ZOO_KEYS = {'name', 'family', 'resolution', 'dataset', 'url', 'sha256', 'converter'}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
-import inspect
 import json
 import math
 import os
@@ -46,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         'kernels may change a pixel value by 1)')
     parser.add_argument('--truncation-psi', '--trunc', dest='truncation_psi', type=float,
                         default=1.0, metavar='PSI',
-                        help='truncation: pull w towards the average w; 1 is no truncation')
+                        help='truncation: pull w towards the average w; 1 is no truncation '
+                        '(style-based generators only; refused for others)')
     parser.add_argument('--truncation-cutoff', type=int, default=None, metavar='N',
                         help='truncate only the first N layers (default: all)')
     parser.add_argument('--noise-mode', choices=['const', 'random', 'none'], default='const',
@@ -138,12 +138,12 @@ def _latest_in_work_dir(work_dir: Path) -> Path:
 
 
 def _call_kwargs(G: torch.nn.Module, args: argparse.Namespace) -> dict[str, Any]:
-    """The sampling options ``G`` accepts (every family takes ``G(z, c, **kwargs)``)."""
-    params = inspect.signature(G.forward).parameters
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    wanted = dict(truncation_psi=args.truncation_psi, truncation_cutoff=args.truncation_cutoff,
-                  noise_mode=args.noise_mode)
-    return {k: v for k, v in wanted.items() if k in params or takes_any}
+    """The sampling options ``G`` takes (see :func:`genforce_core.contracts.sampling_options`);
+    truncation asked of a generator without it is a one-line UsageError, never ignored."""
+    from ..contracts import sampling_options
+
+    return sampling_options(G, truncation_psi=args.truncation_psi,
+                            truncation_cutoff=args.truncation_cutoff, noise_mode=args.noise_mode)
 
 
 def labels(G: torch.nn.Module, class_idx: int | None, num: int, device: str) -> torch.Tensor:

@@ -57,6 +57,8 @@ class DCGANDiscriminator(nn.Module):
 
     def __init__(self, resolution: int = 32, img_channels: int = 3, base_channels: int = 32):
         super().__init__()
+        # The discriminator contract's attributes: what images and labels it takes.
+        self.c_dim, self.img_resolution, self.img_channels = 0, resolution, img_channels
         blocks = _num_blocks(resolution)
         channels = [min(base_channels * 2 ** i, 512) for i in range(blocks + 1)]
         layers = [nn.Conv2d(img_channels, channels[0], 3, 1, 1), nn.LeakyReLU(0.2, True)]

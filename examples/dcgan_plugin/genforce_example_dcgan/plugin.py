@@ -16,3 +16,14 @@ def genforce_register_modules(registries):
 @hookimpl
 def genforce_op_status():
     return {}  # no custom CUDA ops: plain PyTorch layers
+
+
+@hookimpl
+def genforce_test_models():
+    # Tiny models the core's contract suite checks (tests/test_contract.py runs it).
+    nets = dict(resolution=16, base_channels=8)
+    return [dict(name='dcgan_tiny', model=dict(
+        type='GAN',
+        generator=dict(type='DCGANGenerator', z_dim=16, **nets),
+        discriminator=dict(type='DCGANDiscriminator', **nets),
+        ema=dict(half_life_kimg=0.01)))]

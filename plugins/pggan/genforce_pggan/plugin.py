@@ -16,3 +16,12 @@ GENFORCE_PLUGIN_API = '1.0'
 def genforce_register_modules() -> None:
     """Import the plugin's modules; their registrations land in the core registries."""
     from . import losses, model, networks  # noqa: F401
+
+
+@hookimpl
+def genforce_test_models() -> list[dict[str, Any]]:
+    """Tiny models for the core's contract suite (``genforce_core.testing``)."""
+    nets = dict(img_resolution=16, fmap_base=128, fmap_max=16)
+    return [dict(name='pggan_tiny', model=dict(
+        type='PGGAN', generator=dict(type='PGGANGenerator', z_dim=16, **nets),
+        discriminator=dict(type='PGGANDiscriminator', **nets)))]

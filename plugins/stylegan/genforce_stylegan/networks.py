@@ -92,6 +92,12 @@ class MappingNetwork(nn.Module):
             features = out
         self.register_buffer('dlatent_avg', torch.zeros(w_dim))
 
+    @property
+    def w_avg(self) -> torch.Tensor:
+        """``dlatent_avg`` under the name of the mapping-network contract
+        (:class:`genforce_core.contracts.MappingNetwork`); the buffer keeps its official name."""
+        return self.dlatent_avg
+
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None,
                 truncation_psi: float = 1, truncation_cutoff: int | None = None,
                 update_emas: bool | None = None,

@@ -24,3 +24,16 @@ def genforce_op_status() -> dict[str, str]:
     from .ops import blur2d_cuda
 
     return {'blur2d': blur2d_cuda.status()}
+
+
+@hookimpl
+def genforce_test_models() -> list[dict[str, Any]]:
+    """Tiny models for the core's contract suite (``genforce_core.testing``)."""
+    return [dict(name='stylegan_tiny', model=dict(
+        type='StyleGAN',
+        generator=dict(type='StyleGANGenerator', z_dim=16, w_dim=16, img_resolution=16,
+                       mapping_kwargs=dict(num_layers=2, layer_features=16),
+                       synthesis_kwargs=dict(fmap_base=64, fmap_max=16)),
+        discriminator=dict(type='StyleGANDiscriminator', img_resolution=16, fmap_base=64,
+                           fmap_max=16),
+        r1=dict(type='R1Penalty', gamma=10, interval=1), ema=dict(half_life_kimg=0.01)))]

@@ -27,3 +27,19 @@ def genforce_op_status() -> dict[str, str]:
     from .ops import bias_act_cuda, upfirdn2d_cuda
 
     return {'upfirdn2d': upfirdn2d_cuda.status(), 'bias_act': bias_act_cuda.status()}
+
+
+@hookimpl
+def genforce_test_models() -> list[dict[str, Any]]:
+    """Tiny models for the core's contract suite (``genforce_core.testing``)."""
+    nets = dict(c_dim=0, img_resolution=16, img_channels=3)
+    return [dict(name='stylegan2_tiny', model=dict(
+        type='StyleGAN2',
+        generator=dict(type='StyleGAN2Generator', z_dim=16, w_dim=16,
+                       mapping_kwargs=dict(num_layers=2),
+                       synthesis_kwargs=dict(channel_base=256, channel_max=16, num_fp16_res=0),
+                       **nets),
+        discriminator=dict(type='StyleGAN2Discriminator', channel_base=256, channel_max=16,
+                           num_fp16_res=0, **nets),
+        d_reg=dict(type='R1Penalty', gamma=1, interval=4),
+        g_reg=dict(type='PathLengthPenalty', interval=4), ema=dict(half_life_kimg=0.01)))]

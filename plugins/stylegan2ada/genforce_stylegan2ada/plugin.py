@@ -21,3 +21,20 @@ def genforce_register_modules() -> None:
 def genforce_op_status() -> dict[str, str]:
     """The plugin has no compiled ops: grid sampling wraps PyTorch's own kernels."""
     return {}
+
+
+@hookimpl
+def genforce_test_models() -> list[dict[str, Any]]:
+    """A tiny conditional model for the core's contract suite (``genforce_core.testing``):
+    the StyleGAN2 networks trained with augmentation."""
+    nets = dict(c_dim=3, img_resolution=16, img_channels=3)
+    return [dict(name='stylegan2ada_tiny_conditional', model=dict(
+        type='StyleGAN2ADA',
+        generator=dict(type='StyleGAN2Generator', z_dim=16, w_dim=16,
+                       mapping_kwargs=dict(num_layers=2),
+                       synthesis_kwargs=dict(channel_base=256, channel_max=16, num_fp16_res=0),
+                       **nets),
+        discriminator=dict(type='StyleGAN2Discriminator', channel_base=256, channel_max=16,
+                           num_fp16_res=0, **nets),
+        augment=dict(type='AugmentPipe', preset='bgc', p=0.5), ada_interval=1,
+        d_reg=dict(type='R1Penalty', gamma=1, interval=4), ema=dict(half_life_kimg=0.01)))]
