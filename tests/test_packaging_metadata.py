@@ -109,8 +109,7 @@ def test_repo_reference_finder_can_fail():
     assert [f.split(':')[0] for f in found[3:]] == ['line 1', 'line 2', 'line 4'], found
 
 
-@pytest.mark.parametrize('folder', [p for p in PROJECTS if p != ROOT],
-                         ids=[i for i, p in zip(IDS, PROJECTS) if p != ROOT])
+@pytest.mark.parametrize('folder', PROJECTS, ids=IDS)
 def test_long_description_stands_alone(folder):
     readme = folder / _project(folder)['readme']
     assert readme.is_file(), f'{readme} (the long description) is missing'
