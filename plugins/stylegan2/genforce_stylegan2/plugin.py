@@ -7,6 +7,8 @@ plugin.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from genforce_core import hookimpl
 
 GENFORCE_PLUGIN_API = '1.0'

@@ -6,6 +6,8 @@ registrations are attributed to this plugin.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from genforce_core import hookimpl
 
 GENFORCE_PLUGIN_API = '1.0'
