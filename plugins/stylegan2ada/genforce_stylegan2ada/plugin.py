@@ -20,12 +20,6 @@ def genforce_register_modules() -> None:
 
 
 @hookimpl
-def genforce_op_status() -> dict[str, str]:
-    """The plugin has no compiled ops: grid sampling wraps PyTorch's own kernels."""
-    return {}
-
-
-@hookimpl
 def genforce_test_models() -> list[dict[str, Any]]:
     """A tiny conditional model for the core's contract suite (``genforce_core.testing``):
     the StyleGAN2 networks trained with augmentation."""
