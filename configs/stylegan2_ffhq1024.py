@@ -1,2 +1,1 @@
-# Same as stylegan2_ffhq.py (the name that says model, dataset and resolution).
-_base_ = ['stylegan2_ffhq.py']
+../plugins/stylegan2/genforce_stylegan2/configs/stylegan2_ffhq1024.py

@@ -18,6 +18,7 @@ core's ``PLUGIN_API_VERSION`` major and its minor is not newer than the core's.
 from __future__ import annotations
 
 import argparse
+import os
 from types import SimpleNamespace
 from typing import Any
 
@@ -67,6 +68,18 @@ def genforce_add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
     Call ``subparsers.add_parser(name, help=...)``, add arguments, and set the handler with
     ``parser.set_defaults(func=callable)``; the callable gets the parsed ``argparse.Namespace``
     and returns an exit code (or None for success).
+    """
+
+
+@hookspec
+def genforce_config_dirs() -> list[str | os.PathLike]:
+    """Return the folders holding the plugin's configs (usually ``[<package>/configs]``).
+
+    ``genforce configs`` lists their ``*.py`` files outside ``_base_`` folders, ``genforce
+    train NAME`` finds them by name, and a config anywhere can inherit one as
+    ``'<package>::<path in the folder>'`` (e.g. ``'genforce_stylegan2::stylegan2_ffhq.py'``),
+    ``<package>`` being the top-level package of the plugin module. Ship the folder in the wheel
+    (package data).
     """
 
 

@@ -5,7 +5,10 @@ traceback after 200 lines of start-up output.
   signature: an unknown key names the valid ones and the closest match;
 * the numbers people get wrong are checked for range (batch size, kimg, iterations,
   resolutions);
-* the training dataset path must exist (or name a built-in dataset).
+* the training dataset path must exist (or name a built-in dataset);
+* a GAN trains on shuffled data and by iterations: an unshuffled sampler, an epoch-based loop,
+  epoch-based logs or mmengine's epoch checkpoints are refused, naming the base config that
+  gets them right (``genforce_core::_base_/gan.py``).
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ def validate_config(cfg: Mapping[str, Any], source: str, train: bool = True) -> 
     _check_types(cfg, '', _registered_classes(), source)
     if train:
         _check_training_numbers(cfg, source)
+        _check_iteration_based_training(cfg, source)
         _check_dataset_path(cfg, source)
 
 
@@ -161,3 +165,69 @@ def _check_dataset_path(cfg: Mapping[str, Any], source: str) -> None:
     elif not os.path.exists(os.path.expanduser(str(path))):
         raise ConfigError(f'{source}: dataset {path} (train_dataloader.dataset.path) does not '
                           f'exist. {hint}')
+
+
+# --------------------------------------------------------------------------- GAN schedule
+
+GAN_BASE = "_base_ = ['genforce_core::_base_/gan.py']"
+_EPOCH_LOOPS = ('EpochBasedTrainLoop',)
+_UNSHUFFLED_SAMPLERS = ('SequentialSampler',)
+
+
+def _check_iteration_based_training(cfg: Mapping[str, Any], source: str) -> None:
+    """GANs train on a shuffled, endless stream of images, counted in iterations/kimg. mmengine
+    defaults (no sampler shuffle, epoch loops, logs and checkpoints) train silently wrong."""
+    loader = cfg.get('train_dataloader')
+    if not isinstance(loader, Mapping):  # nothing to train on: mmengine says so itself
+        return
+    fix = f'inherit the GAN base config ({GAN_BASE}) or copy its'
+    sampler = loader.get('sampler')
+    if not isinstance(sampler, Mapping):
+        raise ConfigError(f'{source}: train_dataloader.sampler is missing; {fix} '
+                          "sampler=dict(type='ResumableInfiniteSampler', shuffle=True)")
+    sampler_type = str(sampler.get('type', '')).split('.')[-1]
+    if sampler_type in _UNSHUFFLED_SAMPLERS or _shuffle_of(sampler) is False:
+        raise ConfigError(f'{source}: train_dataloader.sampler ({sampler_type or "?"}) does not '
+                          f'shuffle, so the GAN would see the images in a fixed order; {fix} '
+                          "sampler=dict(type='ResumableInfiniteSampler', shuffle=True)")
+    if loader.get('persistent_workers') and not loader.get('num_workers'):
+        raise ConfigError(f'{source}: train_dataloader.persistent_workers=True needs '
+                          'num_workers > 0; set persistent_workers=False with num_workers=0')
+    if 'collate_fn' not in loader:
+        raise ConfigError(f"{source}: train_dataloader.collate_fn is missing (mmengine's "
+                          'default gives lists the GAN cannot use); '
+                          f"{fix} collate_fn=dict(type='default_collate')")
+    train_cfg = cfg.get('train_cfg')
+    if isinstance(train_cfg, Mapping):
+        loop = str(train_cfg.get('type', '')).split('.')[-1]
+        if (loop in _EPOCH_LOOPS or 'max_epochs' in train_cfg
+                or train_cfg.get('by_epoch') is True):
+            raise ConfigError(f'{source}: train_cfg is an epoch-based loop; GANs train for a '
+                              f"number of images: {fix} train_cfg=dict(type='GANTrainLoop', "
+                              'total_kimg=...)')
+    log_processor = cfg.get('log_processor')
+    if not isinstance(log_processor, Mapping) or log_processor.get('by_epoch', True):
+        raise ConfigError(f'{source}: log_processor logs by epoch (mmengine\'s default); {fix} '
+                          'log_processor=dict(by_epoch=False)')
+    hooks = cfg.get('default_hooks')
+    checkpoint = hooks.get('checkpoint', 'default') if isinstance(hooks, Mapping) else 'default'
+    if checkpoint == 'default' or (isinstance(checkpoint, Mapping)
+                                   and checkpoint.get('by_epoch', True)):
+        raise ConfigError(f"{source}: default_hooks.checkpoint is mmengine's epoch-based "
+                          f'CheckpointHook (epoch_N.pth, once at the end); {fix} '
+                          "default_hooks.checkpoint=None with dict(type='KimgCheckpointHook', "
+                          'interval_kimg=...) in custom_hooks')
+
+
+def _shuffle_of(sampler: Mapping[str, Any]) -> Any:
+    """The sampler's ``shuffle``: the config's value, else the class default (None: unknown)."""
+    if 'shuffle' in sampler:
+        return sampler['shuffle']
+    cls = _registered_classes().get(str(sampler.get('type', '')).split('.')[-1])
+    try:
+        parameter = inspect.signature(cls).parameters.get('shuffle') if cls else None
+    except (TypeError, ValueError):
+        return None
+    if parameter is None or parameter.default is inspect.Parameter.empty:
+        return None
+    return parameter.default

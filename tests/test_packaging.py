@@ -44,6 +44,7 @@ PLUGINS = {
 PLUGIN_DEPENDENCIES = {'stylegan2ada': {'genforce-plugin-stylegan2': '>=0.1,<0.2'}}
 CORE_RANGE = '>=0.1,<0.2'
 # Package-data globs every plugin declares, and a file each of them must carry into the wheel.
+# (for the plugins that ship configs: a configs/ folder in their package).
 PACKAGE_DATA = {'configs/*.py': 'configs/_probe.py'}
 # Non-Python files a plugin may hold (CUDA sources); each must be matched by a package-data glob.
 DATA_SUFFIXES = ('.cu', '.cuh', '.cpp', '.h')
@@ -53,6 +54,11 @@ def _data_files(package_dir: Path) -> list[str]:
     """The plugin's CUDA sources and configs, relative to its package folder."""
     return sorted(str(p.relative_to(package_dir)) for p in package_dir.rglob('*')
                   if p.suffix in DATA_SUFFIXES or p.parent.name == 'configs' and p.suffix == '.py')
+
+
+def _package_data(short: str) -> dict[str, str]:
+    configs = ROOT / 'plugins' / short / f'genforce_{short}' / 'configs'
+    return PACKAGE_DATA if configs.is_dir() else {}
 
 
 def _pyproject(path: Path) -> dict:
@@ -106,7 +112,7 @@ def test_plugin_pyproject_metadata(short):
     setuptools_req = [Requirement(r) for r in backend['requires'] if r.startswith('setuptools')]
     assert setuptools_req and setuptools_req[0].specifier == SpecifierSet('>=77')
     globs = set(data['tool']['setuptools']['package-data'][package])
-    assert set(PACKAGE_DATA) | {'py.typed'} <= globs, f'{short} lacks package data'
+    assert set(_package_data(short)) | {'py.typed'} <= globs, f'{short} lacks package data'
     for name in _data_files(ROOT / 'plugins' / short / package):
         assert any(fnmatch.fnmatch(name, g) for g in globs), f'{short}: {name} not package data'
 
@@ -222,7 +228,7 @@ def test_plugin_wheel(short, tmp_path):
     package = f'genforce_{short}'
     src = _copy_project(ROOT / 'plugins' / short, tmp_path / 'src')
     # Configs a plugin may ship later must land in the wheel (its CUDA sources are checked too).
-    for probe in PACKAGE_DATA.values():
+    for probe in _package_data(short).values():
         path = src / package / probe
         path.parent.mkdir(exist_ok=True)
         path.write_text('x = 1\n' if probe.endswith('.py') else '// probe\n')
@@ -234,7 +240,7 @@ def test_plugin_wheel(short, tmp_path):
     for dist, spec in PLUGIN_DEPENDENCIES.get(short, {}).items():
         assert requires[dist].specifier == SpecifierSet(spec)
     assert wheel.group('genforce.plugins') == {short: f'{package}.plugin'}
-    members = ('__init__.py', 'plugin.py', 'py.typed', *PACKAGE_DATA.values(),
+    members = ('__init__.py', 'plugin.py', 'py.typed', *_package_data(short).values(),
                *_data_files(src / package))
     for member in members:
         assert f'{package}/{member}' in wheel.names, f'{member} is missing from {wheel.path.name}'

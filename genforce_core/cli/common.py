@@ -26,7 +26,8 @@ class CfgOptionsAction(argparse.Action):
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('config', help='config file (mmengine Python config)')
+    parser.add_argument('config', help='config file (mmengine Python config), or the name of a '
+                        'packaged config (`genforce configs`), or PACKAGE::PATH')
     parser.add_argument('--work-dir', help='where logs, samples and checkpoints go '
                         '(default: work_dirs/<config name>)')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
@@ -58,7 +59,8 @@ def prepare_config(args: argparse.Namespace) -> Config:
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+        # cfg.filename: a packaged config's name or PACKAGE::PATH resolved to its file
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(cfg.filename))[0])
     training = getattr(args, 'command', None) == 'train'
     validate_config(cfg, args.config, train=training)
     if training and int(os.environ.get('RANK', '0')) == 0:

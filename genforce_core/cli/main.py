@@ -20,8 +20,8 @@ USAGE_ERRORS = (UsageError, ConfigError, DatasetError, UnknownModuleError, FileN
 
 # Each module exposes ``add_parser(subparsers)`` which adds one subcommand and sets
 # ``func`` (called with the parsed namespace, returns an exit code or None).
-CORE_COMMANDS = ('plugins', 'train', 'test', 'prepare_dataset', 'synthesize', 'zoo',
-                 'resave_checkpoint')
+CORE_COMMANDS = ('plugins', 'configs', 'train', 'test', 'prepare_dataset', 'synthesize',
+                 'zoo', 'resave_checkpoint')
 
 
 def build_parser() -> argparse.ArgumentParser:

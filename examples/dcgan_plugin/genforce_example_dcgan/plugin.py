@@ -27,3 +27,11 @@ def genforce_test_models():
         generator=dict(type='DCGANGenerator', z_dim=16, **nets),
         discriminator=dict(type='DCGANDiscriminator', **nets),
         ema=dict(half_life_kimg=0.01)))]
+
+
+@hookimpl
+def genforce_config_dirs() -> list[str]:
+    """The configs shipped in this package (``genforce configs`` lists them)."""
+    import os.path as osp
+
+    return [osp.join(osp.dirname(__file__), 'configs')]

@@ -25,3 +25,11 @@ def genforce_add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
     from .cli import add_parser
 
     add_parser(subparsers)
+
+
+@hookimpl
+def genforce_config_dirs() -> list[str]:
+    """The configs shipped in this package (``genforce configs`` lists them)."""
+    import os.path as osp
+
+    return [osp.join(osp.dirname(__file__), 'configs')]

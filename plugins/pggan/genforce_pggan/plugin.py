@@ -27,3 +27,11 @@ def genforce_test_models() -> list[dict[str, Any]]:
     return [dict(name='pggan_tiny', model=dict(
         type='PGGAN', generator=dict(type='PGGANGenerator', z_dim=16, **nets),
         discriminator=dict(type='PGGANDiscriminator', **nets)))]
+
+
+@hookimpl
+def genforce_config_dirs() -> list[str]:
+    """The configs shipped in this package (``genforce configs`` lists them)."""
+    import os.path as osp
+
+    return [osp.join(osp.dirname(__file__), 'configs')]

@@ -39,3 +39,11 @@ def genforce_test_models() -> list[dict[str, Any]]:
         discriminator=dict(type='StyleGANDiscriminator', img_resolution=16, fmap_base=64,
                            fmap_max=16),
         r1=dict(type='R1Penalty', gamma=10, interval=1), ema=dict(half_life_kimg=0.01)))]
+
+
+@hookimpl
+def genforce_config_dirs() -> list[str]:
+    """The configs shipped in this package (``genforce configs`` lists them)."""
+    import os.path as osp
+
+    return [osp.join(osp.dirname(__file__), 'configs')]

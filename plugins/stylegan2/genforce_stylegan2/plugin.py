@@ -45,3 +45,11 @@ def genforce_test_models() -> list[dict[str, Any]]:
                            num_fp16_res=0, **nets),
         d_reg=dict(type='R1Penalty', gamma=1, interval=4),
         g_reg=dict(type='PathLengthPenalty', interval=4), ema=dict(half_life_kimg=0.01)))]
+
+
+@hookimpl
+def genforce_config_dirs() -> list[str]:
+    """The configs shipped in this package (``genforce configs`` lists them)."""
+    import os.path as osp
+
+    return [osp.join(osp.dirname(__file__), 'configs')]

@@ -22,6 +22,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# A packaged config (genforce_core.config resolves PACKAGE::PATH in _base_).
+DEFAULT_BASE = 'genforce_stylegan2ada::stylegan2ada_auto.py'
+
 
 def auto_settings(resolution: int, gpus: int) -> dict[str, Any]:
     """The ``auto`` hyper-parameters (``batch`` is global; ``batch_per_gpu`` per GPU)."""
@@ -78,15 +81,12 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
 
 def write_auto_config(path: str | os.PathLike, resolution: int, gpus: int,
                       data: str | None = None, base: str | None = None) -> Path:
-    """Write an mmengine config that inherits ``base`` (default: the repository's
-    ``configs/stylegan2ada_auto.py``) with the ``auto`` settings for ``resolution`` and
-    ``gpus`` and, if given, the dataset ``data``."""
+    """Write a genforce config that inherits ``base`` (default: this plugin's packaged
+    ``genforce_stylegan2ada::stylegan2ada_auto.py``, so it works from a wheel) with the ``auto``
+    settings for ``resolution`` and ``gpus`` and, if given, the dataset ``data``."""
     path = Path(path)
     if base is None:
-        base = str(Path(__file__).resolve().parents[3] / 'configs' / 'stylegan2ada_auto.py')
-        if not os.path.isfile(base):
-            raise ValueError(f'no base config at {base} (not a genforce checkout?); pass '
-                             'base=... (--base) with an ADA config to inherit')
+        base = DEFAULT_BASE
     flat = auto_cfg_options(resolution, gpus)
     if data is not None:
         flat['train_dataloader.dataset.path'] = data
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--resolution', type=int, required=True)
     parser.add_argument('--gpus', type=int, default=1)
     parser.add_argument('--data', help='dataset path (folder, zip or LMDB)')
-    parser.add_argument('--base', help='config to inherit (default configs/stylegan2ada_auto.py)')
+    parser.add_argument('--base', help=f'config to inherit (default {DEFAULT_BASE})')
     parser.add_argument('--out', help='config file to write (default: print the settings)')
     args = parser.parse_args(argv)
     try:

@@ -1,10 +1,10 @@
-# DCGAN on a 32x32 image dataset, trained by the genforce core engine.
-#   genforce train $(python -c "import genforce_example_dcgan as m; print(m.CONFIG_DIR)")/dcgan_shapes32.py \
-#       --cfg-options train_dataloader.dataset.path=PATH_TO_DATASET
-default_scope = 'genforce'
-runner_type = 'GenforceRunner'
+# DCGAN on the built-in 32x32 shapes, trained by the genforce core engine:
+#   genforce train dcgan_shapes32 [--data PATH_TO_DATASET]
+# The core's GAN base brings everything but the model and the data: runtime, shuffled
+# resumable sampler, collate, one optimizer per network, the kimg loop, logs and the
+# sample-grid / progress / checkpoint hooks.
+_base_ = ['genforce_core::_base_/gan.py']
 resolution = 32
-batch_size = 32  # per GPU / process
 
 model = dict(
     type='GAN',
@@ -13,40 +13,10 @@ model = dict(
     loss=dict(type='NonSaturatingLoss'),
     ema=dict(half_life_kimg=2, rampup=0.05),
 )
-
-train_dataloader = dict(
-    batch_size=batch_size,
-    num_workers=0,
-    sampler=dict(type='ResumableInfiniteSampler', shuffle=True),
-    dataset=dict(type='ImageDataset', path='builtin:shapes32', resolution=resolution),
-    collate_fn=dict(type='default_collate'),
-)
-
-optim_wrapper = dict(
-    constructor='GANOptimWrapperConstructor',
-    # The DCGAN paper's Adam settings. (StyleGAN's 0.002 / (0, 0.99) suits equalized-lr networks;
-    # with PyTorch's default initialisation it collapses this model's colours.)
-    generator=dict(optimizer=dict(type='Adam', lr=0.0002, betas=(0.5, 0.999))),
-    discriminator=dict(optimizer=dict(type='Adam', lr=0.0002, betas=(0.5, 0.999))),
-)
-
-train_cfg = dict(type='GANTrainLoop', total_kimg=50)
-
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=10),
-    checkpoint=None,
-)
-custom_hooks = [
-    dict(type='SampleGridHook', interval_kimg=10, num_samples=64),
-    dict(type='GANProgressHook', interval=50),
-    dict(type='KimgCheckpointHook', interval_kimg=25, max_keep_ckpts=3),
-]
-log_processor = dict(by_epoch=False, window_size=10)
-visualizer = dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend'),
-                                                   dict(type='TensorboardVisBackend')])
-env_cfg = dict(cudnn_benchmark=True, dist_cfg=dict(backend='nccl'))
-randomness = dict(seed=0, diff_rank_seed=True)
-log_level = 'INFO'
-load_from = None
-resume = False
+train_dataloader = dict(batch_size=32, num_workers=0, persistent_workers=False,
+                        dataset=dict(path='builtin:shapes32', resolution=resolution))
+train_cfg = dict(total_kimg=50)
+# The DCGAN paper's Adam: the base's StyleGAN settings (0.002, betas (0, 0.99)) suit
+# equalized-lr networks; with PyTorch's default initialisation they collapse this model's colours.
+optim_wrapper = dict(generator=dict(optimizer=dict(lr=0.0002, betas=(0.5, 0.999))),
+                     discriminator=dict(optimizer=dict(lr=0.0002, betas=(0.5, 0.999))))

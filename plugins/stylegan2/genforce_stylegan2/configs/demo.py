@@ -1,0 +1,48 @@
+# The built-in demo (`bash tools/demo.sh`): a small StyleGAN2 on the built-in shapes dataset
+# (`builtin:shapes32`, 32x32: written on first use to ~/.cache/genforce/builtin), sized to show
+# coloured shapes within minutes on 2 CPU cores: 64-wide w, 2-layer mapping, at most 64 channels (32 at
+# 32x32), float32 only, batch 16, lr 0.005, gamma 0.01 (the official `auto` rule gives
+# 0.0002 * 32^2 / 16 = 0.0128), no path length or style mixing (as the official cifar config),
+# EMA half-life 2 kimg with ramp-up. Everything else is the StyleGAN2 base.
+_base_ = ['_base_/models/stylegan2.py']
+resolution = 32
+model = dict(
+    generator=dict(z_dim=64, w_dim=64, img_resolution=resolution,
+                   mapping_kwargs=dict(num_layers=2),
+                   synthesis_kwargs=dict(channel_base=1024, channel_max=64, num_fp16_res=0,
+                                         conv_clamp=None)),
+    discriminator=dict(img_resolution=resolution, channel_base=1024, channel_max=64,
+                       num_fp16_res=0, conv_clamp=None),
+    d_reg=dict(gamma=0.01),
+    g_reg=None,
+    style_mixing_prob=0,
+    ema=dict(half_life_kimg=2, rampup=0.05),
+)
+# reg_interval=4: G's Adam keeps the lazy-regularization rescaling, as official with PL off.
+optim_wrapper = dict(generator=dict(reg_interval=4, optimizer=dict(lr=0.005)),
+                     discriminator=dict(optimizer=dict(lr=0.005)))
+train_dataloader = dict(batch_size=16, num_workers=1,
+                        dataset=dict(path='builtin:shapes32', resolution=resolution))
+train_cfg = dict(total_kimg=60)
+custom_hooks = [
+    dict(type='SampleGridHook', interval_kimg=10, num_samples=64),
+    dict(type='GANProgressHook', interval=100),
+    dict(type='KimgCheckpointHook', interval_kimg=20, max_keep_ckpts=2),
+    dict(type='KimgEvalHook', interval_kimg=10),
+]
+# Quality of the samples, offline (ShapesQuality from genforce-plugin-metrics-fid): 1000
+# generated images judged by a small classifier of the built-in shapes (trained once, cached in
+# ~/.cache/genforce/shapes_classifier): shapes_recognised, shapes_coverage (of the 96
+# shape/colour/ground combinations) and shapes_fd, logged every 10 kimg and at the end, and
+# computed by `genforce test configs/demo.py CHECKPOINT`.
+val_dataloader = dict(batch_size=64, num_workers=0,
+                      sampler=dict(type='DefaultSampler', shuffle=False),
+                      dataset=dict(type='ImageDataset', path='builtin:shapes32',
+                                   resolution=resolution),
+                      collate_fn=dict(type='default_collate'))
+val_cfg = dict(type='GenerativeValLoop')
+val_evaluator = [dict(type='ShapesQuality', num_gen=1000)]
+test_dataloader = val_dataloader
+test_cfg = dict(type='GenerativeTestLoop')
+test_evaluator = val_evaluator
+default_hooks = dict(logger=dict(interval=100))
