@@ -115,3 +115,19 @@ def test_long_description_stands_alone(folder):
     assert readme.is_file(), f'{readme} (the long description) is missing'
     found = _repo_references(readme.read_text())
     assert not found, f'{readme} points into the repository: {found}'
+
+
+@pytest.mark.parametrize('folder', PROJECTS, ids=IDS)
+def test_build_backend_understands_the_license_keys(folder):
+    # `license = "<SPDX>"` and `license-files` (PEP 639) need setuptools 77.
+    with open(folder / 'pyproject.toml', 'rb') as f:
+        requires = map(Requirement, tomllib.load(f)['build-system']['requires'])
+    setuptools = [r for r in requires if r.name == 'setuptools']
+    assert setuptools and not setuptools[0].specifier.contains('76.99'), setuptools
+
+
+def test_test_extra_installs_a_setuptools_that_builds_the_wheels():
+    # The wheel tests build without isolation, with the setuptools of the test environment.
+    extra = map(Requirement, _project(ROOT)['optional-dependencies']['test'])
+    setuptools = [r for r in extra if r.name == 'setuptools']
+    assert setuptools and not setuptools[0].specifier.contains('76.99'), setuptools
