@@ -253,3 +253,16 @@ def test_the_example_plugin_config_is_model_and_dataset_only():
     for boilerplate in ('sampler', 'collate_fn', 'constructor', 'GANTrainLoop', 'custom_hooks',
                         'log_processor', 'runner_type', 'default_hooks'):
         assert boilerplate not in code, boilerplate
+
+
+@pytest.mark.slow
+def test_launch_script_resolves_a_name_in_every_process(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, 'PYTHON': sys.executable, 'PORT': '29517'}
+    proc = subprocess.run(['bash', str(REPO / 'tools' / 'dist_train.sh'), 'stylegan2ada_cifar1',
+                           '1'], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode != 0
+    assert "Did you mean 'stylegan2ada_cifar10'?" in proc.stderr, proc.stderr[-2000:]

@@ -3,6 +3,9 @@
 #
 #   tools/dist_train.sh CONFIG GPUS [train.py args...]
 #
+# CONFIG: a config file, the name of a packaged config (`genforce configs` lists them, e.g.
+# stylegan2ada_cifar10) or PACKAGE::PATH (genforce_stylegan2ada::stylegan2ada_cifar10.py).
+#
 # Environment: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1) for several
 # nodes -- run the same command on every node with its own NODE_RANK; PYTHON picks the
 # interpreter (words are split, so PYTHON="python -X faulthandler" works; default: the

@@ -3,6 +3,9 @@
 #
 #   tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]
 #
+# CONFIG: a config file, the name of a packaged config (`genforce configs` lists them, e.g.
+# stylegan2ada_cifar10) or PACKAGE::PATH (genforce_stylegan2ada::stylegan2ada_cifar10.py).
+#
 # Environment: GPUS (8, all tasks), GPUS_PER_NODE (8; lowered to GPUS when GPUS is smaller),
 # CPUS_PER_TASK (5), SRUN_ARGS (extra srun options, split into words), PYTHON (default: the
 # repository's .venv/bin/python when it exists, else python3).
