@@ -1,0 +1,71 @@
+"""``filtered_lrelu``: the alias-free nonlinearity of StyleGAN3 (Karras et al. 2021, sec. 3.2).
+
+A pointwise nonlinearity creates frequencies above the signal's band limit. To keep them from
+aliasing, the signal is first upsampled (so the new frequencies fit under the temporary Nyquist
+frequency), the nonlinearity is applied, and the result is low-pass filtered and downsampled to
+the output rate. Per channel::
+
+    y = down(lowpass_d(clamp(gain * lrelu(up(lowpass_u(x + b)), slope))))
+
+This is the reference implementation, composed from ``upfirdn2d`` (of the StyleGAN2 plugin) and
+autograd; its first and second derivatives are those of the composition. A fused CUDA kernel
+is not written yet.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from genforce_stylegan2.ops.upfirdn2d import upfirdn2d
+
+
+def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None,
+                   fd: torch.Tensor | None = None, b: torch.Tensor | None = None, up: int = 1,
+                   down: int = 1, padding: int | Sequence[int] = 0, gain: float = 2 ** 0.5,
+                   slope: float = 0.2, clamp: float | None = None,
+                   flip_filter: bool = False) -> torch.Tensor:
+    """Bias, upsample, leaky ReLU with gain and clamp, downsample.
+
+    Args:
+        x: Images ``[N, C, H, W]``.
+        fu: Upsampling filter (1-D separable or 2-D), unit DC gain; None for no filtering.
+        fd: Downsampling filter (1-D separable or 2-D), unit DC gain; None for no filtering.
+        b: Bias ``[C]`` added before upsampling, or None.
+        up: Integer upsampling factor (zero insertion; the filter is scaled by ``up ** 2`` so
+            the DC gain stays one).
+        down: Integer downsampling factor (decimation after ``fd``).
+        padding: Padding of the zero-inserted signal, ``p``, ``[px, py]`` or
+            ``[x0, x1, y0, y1]``; negative values crop.
+        gain: Multiplier after the leaky ReLU.
+        slope: Slope of the leaky ReLU for negative inputs (1: linear).
+        clamp: Clamp the result of the nonlinearity to ``[-clamp, clamp]`` (None: no clamp).
+        flip_filter: Correlate instead of convolve (irrelevant for symmetric filters).
+
+    Returns:
+        ``[N, C, (H * up + y0 + y1 - fu_h + 1 - fd_h) // down + 1, ...]`` (x likewise).
+    """
+    if x.ndim != 4:
+        raise ValueError(f'filtered_lrelu expects [N, C, H, W], got shape {list(x.shape)}')
+    if int(up) != up or int(down) != down or up < 1 or down < 1:
+        raise ValueError(f'up and down must be integers >= 1, got {up}, {down}')
+    if clamp is not None and clamp < 0:
+        raise ValueError(f'clamp must be >= 0 or None, got {clamp}')
+    if b is not None:
+        if b.shape != (x.shape[1],):
+            raise ValueError(f'bias must have shape [{x.shape[1]}], got {list(b.shape)}')
+        x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
+    x = upfirdn2d(x, _as_dtype(fu, x), up=int(up), padding=padding, gain=up ** 2,
+                  flip_filter=flip_filter, impl='ref')
+    x = F.leaky_relu(x, slope) if slope != 1 else x
+    if gain != 1:
+        x = x * gain
+    if clamp is not None:
+        x = x.clamp(-clamp, clamp)
+    return upfirdn2d(x, _as_dtype(fd, x), down=int(down), flip_filter=flip_filter, impl='ref')
+
+
+def _as_dtype(f: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+    """The filter on x's device; upfirdn2d takes float32 filters and casts them to x's dtype."""
+    return None if f is None else f.to(dtype=torch.float32, device=x.device)
