@@ -9,7 +9,7 @@ from .registry import (CONVERTERS, DATA_SAMPLERS, DATASETS, HOOKS, LOOPS, LOSSES
 # Importing these registers the core's own modules (GAN, losses, runner, loop, datasets, ...).
 from . import checkpoint, data, hooks, models  # noqa: F401
 from .engine import distributed, loop, optim, runner  # noqa: F401
-from .api import load_generator
+from .inference import load_generator
 
 __version__ = '0.1.0'
 

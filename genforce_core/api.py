@@ -1,93 +1,206 @@
-"""Python API for inference: load the generator of any checkpoint that genforce trained."""
+"""The public API of genforce-core: everything a plugin (or a user script) may use.
+
+Plugins import the core only from here (``from genforce_core.api import MODELS, GAN``); the
+modules behind these names may move between releases, these names stay (within one major
+version of :data:`PLUGIN_API_VERSION`). ``lint-imports`` (the ``.importlinter`` contracts)
+checks in CI that no plugin imports any other core module, and that the core never imports a
+plugin.
+
+The names, by theme:
+
+* **Plugin machinery** — :data:`hookimpl` marks a plugin's hook implementations,
+  :data:`PLUGIN_API_VERSION` is what a plugin declares as ``GENFORCE_PLUGIN_API``;
+  :func:`load_plugins` discovers and registers the installed plugins (once per process).
+* **Registries** — :data:`MODELS`, :data:`LOSSES`, :data:`HOOKS`, :data:`DATASETS`,
+  :data:`METRICS`, :data:`CONVERTERS`, :data:`LOOPS`, :data:`RUNNERS`, :data:`MODEL_WRAPPERS`,
+  :data:`DATA_SAMPLERS`, :data:`OPTIM_WRAPPER_CONSTRUCTORS`; build inside
+  :func:`explaining_misses` to turn an unknown ``type`` into an error that lists close matches.
+* **Contracts** — what the core expects of generators, discriminators, losses and
+  regularizers, as ``typing.Protocol`` classes (:class:`Generator`, :class:`StyleGenerator`,
+  ...), and :func:`sampling_options` (truncation honoured or refused, never ignored).
+* **Errors** — subclass or raise these so that the CLI prints one line and exits with 2/1:
+  :class:`GenforceError` and its kinds.
+* **Models** — the GAN base model :class:`GAN` (subclass it; override the loss steps), its
+  data preprocessors, :class:`GeneratorEMA`, the default losses, :func:`to_uint8`,
+  :func:`fade_images`.
+* **Training helpers** — gradient/buffer sync across processes, the lazy-regularization ratio,
+  :func:`init_distributed` for plugin commands that run distributed.
+* **Hook helpers** — the runner helpers the core hooks use (:func:`unwrap_model`,
+  :func:`images_seen`, :func:`interval_images`, ...) and the sample-grid layout.
+* **Data** — :class:`ImageDataset` and the built-in ``shapes`` data set.
+* **Checkpoints and weight files** — safe loading/saving, stored configs, guarded
+  ``torch.load`` of third-party weight files.
+* **Official TF weights** — layout conversion for networks that keep one parameter per TF
+  variable (:func:`load_official_tf`, :func:`official_tf_shapes`, :func:`from_tf`, ...).
+* **CUDA ops** — :class:`CudaExtension` (just-in-time build with the reference fallback) and
+  :func:`warn_reference_once`.
+* **Command line** — :func:`add_command` adds a ``genforce`` subcommand in the house style.
+* **Inference** — :func:`load_generator` and device checks.
+* **Testing** — :func:`contract_tests` (the model contract suite for a plugin's tests),
+  :func:`check_plugin_contract`, :func:`skip_unless_installed` and the other helpers of
+  :mod:`genforce_core.testing`, imported on first use (some need pytest).
+"""
 from __future__ import annotations
 
-import os
+import importlib
+from typing import Any
 
-import torch
-from torch import nn
+from .checkpoint import (
+    describe_state_dict_mismatch,
+    load_checkpoint,
+    read_genforce_v1_checkpoint,
+    save_checkpoint,
+    verify_checksums,
+)
+from .cli.helpfmt import add_command
+from .contracts import (
+    AdversarialLoss,
+    Discriminator,
+    DiscriminatorRegularizer,
+    Generator,
+    GeneratorRegularizer,
+    GradientPenaltyLoss,
+    LoadsOfficialWeights,
+    MappingNetwork,
+    ProgressiveNetwork,
+    StyleGenerator,
+    SynthesisNetwork,
+    TrainingModel,
+    TruncationUnsupported,
+    accepts_option,
+    progressive_modules,
+    sampling_options,
+    supports_truncation,
+)
+from .data import ImageDataset, ImageFolderDataset, LMDBDataset, ZipDataset
+from .data.builtin import (
+    BACKGROUNDS,
+    GENERATOR_VERSION,
+    SHAPE_CLASSES,
+    SHAPE_COLOURS,
+    make_shapes_images,
+    make_shapes_samples,
+)
+from .engine.distributed import all_reduce_buffers, all_reduce_gradients
+from .engine.launch import init_distributed
+from .engine.optim import lazy_regularization_ratio
+from .errors import CheckpointError, ConfigError, DatasetError, GenforceError, UsageError
+from .formatting import format_duration, format_kimg
+from .hooks import (
+    global_batch_size,
+    images_seen,
+    interval_images,
+    unwrap_model,
+    write_text_atomic,
+)
+from .hooks.grid import grid_shape, make_grid, save_grid
+from .hooks.progressive import current_lod, set_lod
+from .hookspecs import PLUGIN_API_VERSION, hookimpl
+from .inference import DeviceError, available_devices, check_device, load_generator
+from .models import (
+    GAN,
+    GANDataPreprocessor,
+    GeneratorEMA,
+    NonFiniteLossError,
+    NonSaturatingLoss,
+    ProgressiveDataPreprocessor,
+    R1Penalty,
+    fade_images,
+    to_uint8,
+)
+from .ops import BuildError, CudaExtension, GenforceOpsWarning, op_status, warn_reference_once
+from .plugins import PluginManager, load_plugins
+from .registry import (
+    CONVERTERS,
+    DATA_SAMPLERS,
+    DATASETS,
+    HOOKS,
+    LOOPS,
+    LOSSES,
+    METRICS,
+    MODEL_WRAPPERS,
+    MODELS,
+    OPTIM_WRAPPER_CONSTRUCTORS,
+    RUNNERS,
+    RegistrationConflict,
+    UnknownModuleError,
+    explaining_misses,
+)
+from .stored_config import check_registered_types, config_from_checkpoint, config_to_data
+from .tf_weights import from_tf, is_tf_weight, load_official_tf, official_tf_shapes, to_tf
+from .weight_files import (
+    WeightFileError,
+    check_weight_file,
+    clean_torch_message,
+    is_torchscript_archive,
+    is_zip_archive,
+    load_torch_weights,
+)
+from .zoo import ZooError, ensure_converted
+from .zoo import list_entries as zoo_entries
 
-from .checkpoint import load_checkpoint
-from .config import load_config
-from .errors import CheckpointError, UsageError
-from .plugins import load_plugins
-from .registry import MODELS, explaining_misses
-from .stored_config import check_registered_types, config_from_checkpoint
+# Imported on first use: the testing helpers need pytest, which a plain install lacks.
+_LAZY: dict[str, str] = {
+    'check_plugin_contract': 'testing',
+    'skip_unless_installed': 'testing',
+    'requirement': 'testing',
+    'find_testdata': 'testing',
+    'contract_tests': 'testing',
+    'check_model_contract': 'testing',
+    'model_cases': 'testing',
+    'uncovered_models': 'testing',
+    'ModelCase': 'testing',
+}
 
 
-class DeviceError(UsageError):
-    """A device string that is not a device, or names one this machine does not have."""
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f'genforce_core.api has no attribute {name!r}')
+    return getattr(importlib.import_module(f'{__package__}.{module}'), name)
 
 
-def available_devices() -> list[str]:
-    """The devices torch can use here: ``cpu``, then ``cuda:N``, ``mps``, ``xpu:N``."""
-    devices = ['cpu']
-    if torch.cuda.is_available():
-        devices += [f'cuda:{i}' for i in range(torch.cuda.device_count())]
-    mps = getattr(torch.backends, 'mps', None)
-    if mps is not None and mps.is_available():
-        devices.append('mps')
-    xpu = getattr(torch, 'xpu', None)
-    if xpu is not None and xpu.is_available():
-        devices += [f'xpu:{i}' for i in range(xpu.device_count())]
-    return devices
-
-
-def check_device(device: str | torch.device) -> torch.device:
-    """``device`` as a ``torch.device`` if this machine has it, else a :class:`DeviceError`
-    naming the devices it does have (checked before anything is loaded)."""
-    available = available_devices()
-    here = f'this machine has {", ".join(available)}'
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise DeviceError(f'{device!r} is not a torch device name (e.g. cpu, cuda, cuda:1, '
-                          f'mps); {here}') from None
-    if dev.type == 'cpu':
-        return dev
-    of_type = [d for d in available if d.split(':')[0] == dev.type]
-    if not of_type:
-        raise DeviceError(f'device {str(device)!r} is not available: torch sees no '
-                          f'{dev.type.upper()} device; {here}')
-    if dev.index is not None and dev.index >= max(len(of_type), 1):
-        raise DeviceError(f'device {str(device)!r} is not available: only {len(of_type)} '
-                          f'{dev.type.upper()} device(s); {here}')
-    return dev
-
-
-def load_generator(path_or_name: str | os.PathLike, device: str | torch.device = 'cpu',
-                   config: str | os.PathLike | None = None) -> nn.Module:
-    """The EMA generator of a genforce checkpoint, in eval mode on ``device``.
-
-    The model is rebuilt from the config stored in the checkpoint (plain data, never run; only
-    registered types are built) or from the config file ``config``, so it works
-    for every registered family: ``G = load_generator('work_dirs/x/iter_1000.pth');
-    img = G(z, c)``. Model-zoo names are resolved by installed plugins that contribute zoo
-    entries (``genforce zoo list``); a name that no plugin knows is an error. A ``device``
-    this machine does not have is a :class:`DeviceError` before anything is loaded.
-    """
-    device = check_device(device)
-    path = os.fspath(path_or_name)
-    if not os.path.isfile(path):
-        zoo = {e['name']: e for e in load_plugins().model_zoo()}
-        if path not in zoo:
-            raise CheckpointError(f'{path} is neither a checkpoint file nor a model-zoo name '
-                                  f'(known names: {", ".join(sorted(zoo)) or "none"})')
-        raise CheckpointError(f'{path} is a model-zoo entry; download it first with '
-                              f'`genforce zoo download {path}` and pass the file')
-    checkpoint = load_checkpoint(path)
-    if config is not None:
-        cfg = load_config(os.fspath(config))
-    else:
-        cfg = config_from_checkpoint(checkpoint, path)
-        check_registered_types(cfg.get('model'), path)
-    if 'state_dict' not in checkpoint:
-        raise CheckpointError(f'{path} has no state_dict')
-    load_plugins()
-    with explaining_misses():
-        model = MODELS.build(cfg.model)
-    missing, unexpected = model.load_state_dict(checkpoint['state_dict'], strict=False)
-    if missing or unexpected:
-        raise CheckpointError(f'{path} does not fit its model: missing {missing[:10]}, '
-                              f'unexpected {unexpected[:10]}')
-    generator = getattr(model, 'inference_generator', model)
-    return generator.eval().requires_grad_(False).to(device)
+__all__ = [
+    # plugin machinery
+    'PLUGIN_API_VERSION', 'hookimpl', 'load_plugins', 'PluginManager',
+    # registries
+    'MODELS', 'LOSSES', 'HOOKS', 'DATASETS', 'METRICS', 'CONVERTERS', 'LOOPS', 'RUNNERS',
+    'MODEL_WRAPPERS', 'DATA_SAMPLERS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'explaining_misses',
+    'RegistrationConflict', 'UnknownModuleError',
+    # errors
+    'GenforceError', 'ConfigError', 'DatasetError', 'CheckpointError', 'UsageError',
+    'WeightFileError', 'ZooError', 'NonFiniteLossError', 'DeviceError', 'BuildError',
+    # models
+    'GAN', 'GANDataPreprocessor', 'ProgressiveDataPreprocessor', 'GeneratorEMA',
+    'NonSaturatingLoss', 'R1Penalty', 'to_uint8', 'fade_images',
+    # training helpers
+    'all_reduce_buffers', 'all_reduce_gradients', 'lazy_regularization_ratio',
+    'init_distributed',
+    # hook helpers
+    'unwrap_model', 'images_seen', 'global_batch_size', 'interval_images',
+    'write_text_atomic', 'format_kimg', 'format_duration', 'grid_shape', 'make_grid',
+    'save_grid', 'set_lod', 'current_lod',
+    # data
+    'ImageDataset', 'ImageFolderDataset', 'ZipDataset', 'LMDBDataset', 'make_shapes_images',
+    'make_shapes_samples', 'SHAPE_CLASSES', 'SHAPE_COLOURS', 'BACKGROUNDS', 'GENERATOR_VERSION',
+    # checkpoints, stored configs, weight files, model zoo
+    'load_checkpoint', 'save_checkpoint', 'verify_checksums', 'describe_state_dict_mismatch',
+    'read_genforce_v1_checkpoint', 'config_to_data', 'config_from_checkpoint',
+    'check_registered_types', 'check_weight_file', 'load_torch_weights', 'clean_torch_message',
+    'is_zip_archive', 'is_torchscript_archive', 'zoo_entries', 'ensure_converted',
+    # official TensorFlow variables (one parameter per TF variable)
+    'from_tf', 'to_tf', 'is_tf_weight', 'official_tf_shapes', 'load_official_tf',
+    # CUDA ops
+    'CudaExtension', 'warn_reference_once', 'op_status', 'GenforceOpsWarning',
+    # contracts (typing.Protocol) and the sampling options they imply
+    'Generator', 'MappingNetwork', 'SynthesisNetwork', 'StyleGenerator', 'Discriminator',
+    'ProgressiveNetwork', 'AdversarialLoss', 'GradientPenaltyLoss', 'DiscriminatorRegularizer',
+    'GeneratorRegularizer', 'TrainingModel', 'LoadsOfficialWeights', 'TruncationUnsupported',
+    'accepts_option', 'supports_truncation', 'sampling_options', 'progressive_modules',
+    # command line
+    'add_command',
+    # inference
+    'load_generator', 'check_device', 'available_devices',
+    # testing (lazy)
+    *_LAZY,
+]

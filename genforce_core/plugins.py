@@ -40,7 +40,7 @@ import pluggy
 from . import hookspecs
 from .errors import GenforceError
 from .hookspecs import PLUGIN_API_VERSION, PROJECT_NAME
-from .registry import ALL_REGISTRIES, registering_as
+from .registry import ALL_REGISTRIES, registering_as, set_plugin_summary
 
 ENTRY_POINT_GROUP = 'genforce.plugins'
 API_ATTRIBUTE = 'GENFORCE_PLUGIN_API'
@@ -362,3 +362,6 @@ def plugin_summary() -> str:
         return '(none found in entry-point group genforce.plugins)'
     return ', '.join(f'{p.name} {p.version}' + ('' if p.status == 'loaded' else f' [{p.status}]')
                      for p in _manager.plugins.values())
+
+
+set_plugin_summary(plugin_summary)

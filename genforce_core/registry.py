@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import difflib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
@@ -47,6 +47,22 @@ class UnknownModuleError(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def _no_plugins_loaded() -> str:
+    return '(none found in entry-point group genforce.plugins)'
+
+
+# The plugin manager imports this module and installs its summary here
+# (:func:`set_plugin_summary`), so that the registry never imports the plugin manager.
+_plugin_summary: Callable[[], str] = _no_plugins_loaded
+
+
+def set_plugin_summary(summary: Callable[[], str]) -> None:
+    """Name the function that describes the installed plugins in the error for an unknown
+    key (called once by :mod:`genforce_core.plugins`)."""
+    global _plugin_summary
+    _plugin_summary = summary
 
 
 @contextmanager
@@ -93,8 +109,6 @@ class GenforceRegistry(Registry):
 
     def describe_miss(self, key: str) -> str:
         """The error text for an unknown ``key``: close matches and the installed plugins."""
-        from .plugins import plugin_summary  # late import: plugins imports this module
-
         inherited = self.parent._module_dict if self.parent is not None else {}
         known = sorted(set(self._module_dict) | set(inherited))
         close = difflib.get_close_matches(key, known, n=5, cutoff=0.5)
@@ -103,7 +117,7 @@ class GenforceRegistry(Registry):
             lines.append('Did you mean: ' + ', '.join(close) + '?')
         lines.append(f'Registered {self.name} types: ' + (', '.join(sorted(self._module_dict))
                                                           or '(none)'))
-        lines.append('Installed plugins: ' + plugin_summary())
+        lines.append('Installed plugins: ' + _plugin_summary())
         lines.append('Install the plugin that provides it, or run `genforce plugins` to see '
                      'what each plugin registers and why a plugin was skipped.')
         return '\n'.join(lines)
@@ -117,6 +131,9 @@ _explain_misses: contextvars.ContextVar[bool] = contextvars.ContextVar(
 
 @contextmanager
 def explaining_misses() -> Iterator[None]:
+    """Inside the block, a registry lookup of an unknown key raises
+    :class:`UnknownModuleError` listing close matches and the installed plugins (instead of
+    mmengine's generic ``KeyError``); build configs inside it."""
     token = _explain_misses.set(True)
     try:
         yield

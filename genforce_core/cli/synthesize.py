@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import importlib
 import json
 import math
 import os
@@ -225,21 +224,26 @@ def _fid_dataset(args: argparse.Namespace, checkpoint: Path) -> str:
 
 
 def compute_fid(G: torch.nn.Module, args: argparse.Namespace, checkpoint: Path) -> dict:
-    # Optional, looked up at run time: the core never depends on a plugin.
-    try:
-        evaluate_generator = getattr(importlib.import_module('genforce_metrics_fid'),
-                                     'evaluate_generator', None)
-    except ImportError:
-        evaluate_generator = None
-    if evaluate_generator is None:
-        raise GenforceError('--fid-num needs the metrics plugin: pip install '
-                            'plugins/metrics_fid (genforce-plugin-metrics-fid)')
-    return evaluate_generator(G, dataset=_fid_dataset(args, checkpoint), num_gen=args.fid_num,
-                              batch_size=args.batch, device=args.device, metrics=('fid',))
+    """FID of ``G`` over ``--fid-num`` generated images against all real images, by the
+    ``FID`` metric some plugin registered (the core never imports a plugin). The metric is
+    built as ``FID(name='fid<N>_full', dataset=..., batch_size=...)`` and evaluated with
+    ``evaluate_model(G, device=...)``, the generative-metric interface of ``METRICS``."""
+    from ..plugins import load_plugins, plugin_summary
+    from ..registry import METRICS
+
+    load_plugins()
+    metric_type = METRICS.get('FID')
+    if metric_type is None:
+        raise GenforceError('--fid-num needs a plugin that registers the FID metric, e.g. the '
+                            'metrics plugin: pip install plugins/metrics_fid '
+                            f'(genforce-plugin-metrics-fid); installed plugins: {plugin_summary()}')
+    metric = metric_type(name=f'fid{args.fid_num}_full', dataset=_fid_dataset(args, checkpoint),
+                         batch_size=args.batch)
+    return dict(metric.evaluate_model(G, device=args.device))
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import load_generator
+    from ..inference import load_generator
 
     checkpoint = resolve_checkpoint(network(args), verify=not args.no_verify)
     G = load_generator(checkpoint, device=args.device, config=args.config)

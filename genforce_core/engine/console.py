@@ -22,7 +22,7 @@ from typing import Any
 
 import mmengine
 
-from ..hooks._common import format_duration, format_kimg
+from ..formatting import format_duration, format_kimg
 
 VERBOSE_ENV = 'GENFORCE_VERBOSE'
 

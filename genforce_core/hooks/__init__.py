@@ -3,6 +3,13 @@ progressive growing.
 
 Importing this package registers them in :data:`genforce_core.registry.HOOKS`.
 """
+from ._common import (
+    global_batch_size,
+    images_seen,
+    interval_images,
+    unwrap_model,
+    write_text_atomic,
+)
 from .checkpoint import KimgCheckpointHook
 from .grid import make_grid, save_grid
 from .progress import GANProgressHook
@@ -10,4 +17,5 @@ from .progressive import LODSchedule, ProgressiveGrowingHook
 from .samples import SampleGridHook
 
 __all__ = ['SampleGridHook', 'GANProgressHook', 'KimgCheckpointHook', 'make_grid', 'save_grid',
-           'ProgressiveGrowingHook', 'LODSchedule']
+           'ProgressiveGrowingHook', 'LODSchedule', 'unwrap_model', 'images_seen',
+           'global_batch_size', 'interval_images', 'write_text_atomic']

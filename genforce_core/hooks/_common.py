@@ -1,10 +1,11 @@
-"""Small helpers the hooks share."""
+"""Small helpers the hooks share (plugins reach them through :mod:`genforce_core.api`)."""
 from __future__ import annotations
 
-import math
 import os
 
 from torch import nn
+
+from ..formatting import format_duration, format_kimg  # noqa: F401  (re-exported)
 
 
 def unwrap_model(runner) -> nn.Module:
@@ -35,23 +36,6 @@ def interval_images(interval_kimg: float) -> int:
     if images <= 0:
         raise ValueError(f'interval_kimg must be positive, got {interval_kimg}')
     return images
-
-
-def format_kimg(kimg: float) -> str:
-    """``50.0`` for long runs, three decimals below one kimg."""
-    return f'{kimg:.1f}' if kimg >= 1 or kimg == 0 else f'{kimg:.3f}'
-
-
-def format_duration(seconds: float) -> str:
-    """``1d 02:03:04`` (days only when there are any)."""
-    if not math.isfinite(seconds):
-        return '?'
-    seconds = max(0, int(round(seconds)))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    clock = f'{hours:02d}:{minutes:02d}:{secs:02d}'
-    return f'{days}d {clock}' if days else clock
 
 
 def write_text_atomic(path: str, text: str) -> None:

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from genforce_core import MODELS
+from genforce_core.api import MODELS
 
 
 def _num_blocks(resolution: int) -> int:

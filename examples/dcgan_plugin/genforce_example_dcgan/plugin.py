@@ -1,5 +1,5 @@
 """Entry point of the example plugin (``[project.entry-points."genforce.plugins"]``)."""
-from genforce_core import hookimpl
+from genforce_core.api import hookimpl
 
 # The plugin API this plugin was written against; genforce skips it with a warning if the
 # installed genforce-core speaks an incompatible one.

@@ -25,8 +25,7 @@ from types import ModuleType
 import numpy as np
 import torch
 
-from genforce_core.cli.helpfmt import add_command
-from genforce_core.errors import CheckpointError, GenforceError
+from genforce_core.api import CheckpointError, GenforceError, add_command
 
 TRUST_HELP = ('compare --test_num images with the original implementation imported from the '
               'Python path; executes code from the file (the original implementation unpickles '
@@ -212,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _generate_converted(output: Path, num: int,
                         device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    from genforce_core import load_generator
+    from genforce_core.api import load_generator
 
     G = load_generator(output, device=device)
     z, c = test_inputs(G, num, device)
@@ -240,7 +239,7 @@ def _report_skipped(fmt: str, num: int) -> None:
 def _save_side_by_side(images: list[torch.Tensor], stem: Path) -> None:
     from PIL import Image
 
-    from genforce_core.models.base_gan import to_uint8
+    from genforce_core.api import to_uint8
 
     for idx in range(images[0].shape[0]):
         row = torch.cat([to_uint8(img[idx]) for img in images], dim=2)  # C, H, W * k

@@ -13,9 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genforce_core.checkpoint import read_genforce_v1_checkpoint
-from genforce_core.errors import CheckpointError
-from genforce_core.registry import CONVERTERS
+from genforce_core.api import CONVERTERS, CheckpointError, read_genforce_v1_checkpoint
 
 from . import stylegan2_arch
 from .genforce_v1 import is_v1_stylegan2, v1_to_official_generator
@@ -309,7 +307,7 @@ def format_names() -> str:
 
 def get_converter(name: str) -> Converter:
     """The converter registered as ``name`` or its alias (error lists the known ones)."""
-    from genforce_core.plugins import load_plugins
+    from genforce_core.api import load_plugins
 
     load_plugins()
     cls = CONVERTERS.get(canonical_name(name))

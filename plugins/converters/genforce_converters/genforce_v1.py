@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from genforce_core.errors import CheckpointError
+from genforce_core.api import CheckpointError
 
 from .tf_stylegan2 import tf_to_official_generator
 

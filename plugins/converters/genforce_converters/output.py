@@ -15,11 +15,15 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from genforce_core.checkpoint import describe_state_dict_mismatch, save_checkpoint
-from genforce_core.errors import CheckpointError
-from genforce_core.plugins import load_plugins
-from genforce_core.registry import MODELS, explaining_misses
-from genforce_core.stored_config import config_to_data
+from genforce_core.api import (
+    MODELS,
+    CheckpointError,
+    config_to_data,
+    describe_state_dict_mismatch,
+    explaining_misses,
+    load_plugins,
+    save_checkpoint,
+)
 
 FORMAT_VERSION = 1
 # Buffers that the architecture fixes (FIR filters): sources that do not store them get the

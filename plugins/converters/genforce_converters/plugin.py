@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from genforce_core import hookimpl
+from genforce_core.api import hookimpl
 
 GENFORCE_PLUGIN_API = '1.0'
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 
 import torch
 
-from genforce_core.errors import CheckpointError
+from genforce_core.api import CheckpointError
 
 _LAYER_FIELDS = {'conv.weight': 'weight', 'conv.modulation.weight': 'affine.weight',
                  'conv.modulation.bias': 'affine.bias', 'noise.weight': 'noise_strength',

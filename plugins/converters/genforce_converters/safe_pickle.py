@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genforce_core.errors import CheckpointError
+from genforce_core.api import CheckpointError
 
 __all__ = ['UnsafePickleError', 'SafeUnpickler', 'load_pickle', 'load_torch_file',
            'PersistentObject', 'StubObject', 'TFNetwork', 'EasyDict', 'module_state_dict',

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from genforce_core.errors import CheckpointError
+from genforce_core.api import CheckpointError
 
 
 def channel_params(channels: Mapping[int, int], where: str) -> tuple[int, int]:

@@ -2,7 +2,7 @@
 (``G_paper``/``D_paper``).
 
 The networks of the ``stylegan`` and ``pggan`` plugins keep one parameter per official TF
-variable (their ``weights.load_official`` copies variables by name, transposing dense and conv
+variable (their networks' ``load_official`` copies variables by name, transposing dense and conv
 weights, and checks that every variable is there with the official shape). So these converters
 only read the variables safely, rebuild the constructor arguments from the pickle's
 ``static_kwargs`` (the official defaults where a release did not override them) and the
@@ -11,7 +11,6 @@ variables' shapes, and let ``load_official`` do the rest. The converted checkpoi
 """
 from __future__ import annotations
 
-import importlib
 import os
 import re
 from pathlib import Path
@@ -19,8 +18,7 @@ from typing import Any
 
 import torch
 
-from genforce_core.errors import CheckpointError
-from genforce_core.registry import CONVERTERS, MODELS
+from genforce_core.api import CONVERTERS, MODELS, CheckpointError
 
 from .converters import Converter, _read_tf_networks
 from .output import ConvertedModel
@@ -35,14 +33,18 @@ def _resolution_and_channels(variables: dict) -> tuple[int, int]:
 
 def _load(plugin: str, net_type: str, kwargs: dict, variables: dict, what: str,
           source: Path) -> dict[str, torch.Tensor]:
-    try:
-        weights = importlib.import_module(f'genforce_{plugin}.weights')
-    except ImportError as err:
-        raise CheckpointError(f'converting {source} needs the {plugin} plugin: pip install '
-                              f'plugins/{plugin} (genforce-plugin-{plugin})') from err
+    # Found through the registry: the family plugin registers ``net_type``, whose networks
+    # load official TF variables themselves (``load_official``); no import of that plugin.
+    if MODELS.get(net_type) is None:
+        raise CheckpointError(f'converting {source} needs the {plugin} plugin, which registers '
+                              f'{net_type}: pip install plugins/{plugin} '
+                              f'(genforce-plugin-{plugin})')
     net = MODELS.build(dict(type=net_type, **kwargs))
+    if not callable(getattr(net, 'load_official', None)):
+        raise CheckpointError(f'{net_type} cannot load official TensorFlow variables (it has no '
+                              'load_official method); is the right plugin installed?')
     try:
-        weights.load_official(net, variables)
+        net.load_official(variables)
     except (KeyError, ValueError) as err:
         raise CheckpointError(f'{source}: the {what} does not fit {net_type}({kwargs}): '
                               f'{err}') from err
@@ -59,7 +61,7 @@ class _LegacyTFConverter(Converter):
     build_funcs: tuple[str, ...] = ()
 
     def networks(self, source: Path) -> tuple[TFNetwork | None, TFNetwork | None, TFNetwork]:
-        from genforce_core.plugins import load_plugins
+        from genforce_core.api import load_plugins
 
         load_plugins()
         G, D, Gs = _read_tf_networks(source)

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from genforce_core.errors import CheckpointError
+from genforce_core.api import CheckpointError
 
 # TF layer field -> PyTorch field, and how the value is stored.
 _FIELDS = {'weight': ('weight', 'conv'), 'bias': ('bias', 'id'),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -79,28 +79,48 @@ def test_random_noise_is_seeded_too(converted, tmp_path):
 
 
 def test_fid_needs_the_metrics_plugin(converted, tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, 'genforce_metrics_fid', None)  # import fails
+    from genforce_core.api import METRICS, load_plugins
+
+    load_plugins()
+    monkeypatch.delitem(METRICS._module_dict, 'FID', raising=False)  # no plugin provides it
     assert main(['synthesize', str(converted), '--num', '1', '--fid-num', '10', '--out',
                  str(tmp_path), '--device', 'cpu']) == 1
-    assert 'needs the metrics plugin' in capsys.readouterr().err
+    assert 'needs a plugin that registers the FID metric' in capsys.readouterr().err
 
 
-def test_fid_is_handed_to_the_metrics_plugin(converted, tmp_path, monkeypatch, capsys):
+def test_fid_is_found_through_the_metrics_registry(converted, tmp_path, monkeypatch, capsys):
+    from genforce_core.api import METRICS, load_plugins
+
     calls = []
 
-    def evaluate_generator(generator, *, dataset, num_gen, batch_size, device, metrics):
-        calls.append(dict(dataset=dataset, num_gen=num_gen, batch_size=batch_size,
-                          device=device, metrics=metrics, z_dim=generator.z_dim))
-        return {'fid': 12.5}
+    class FakeFID:
+        def __init__(self, *, name, dataset, batch_size):
+            calls.append(dict(name=name, dataset=dataset, batch_size=batch_size))
 
-    monkeypatch.setitem(sys.modules, 'genforce_metrics_fid',
-                        types.SimpleNamespace(evaluate_generator=evaluate_generator))
+        def evaluate_model(self, model, device=None):
+            calls.append(dict(device=device, z_dim=model.z_dim))
+            return {'fid100_full': 12.5}
+
+    load_plugins()
+    monkeypatch.setitem(METRICS._module_dict, 'FID', FakeFID)
     assert main(['synthesize', str(converted), '--num', '1', '--fid-num', '100', '--batch', '4',
                  '--out', str(tmp_path), '--device', 'cpu']) == 0
-    assert calls == [dict(dataset=str(converted.parent / 'data.zip'), num_gen=100,
-                          batch_size=4, device='cpu', metrics=('fid',), z_dim=64)]
-    assert 'fid: 12.5' in capsys.readouterr().out
-    assert (tmp_path / 'metrics.json').is_file()
+    assert calls == [dict(name='fid100_full', dataset=str(converted.parent / 'data.zip'),
+                          batch_size=4),
+                     dict(device='cpu', z_dim=64)]
+    assert 'fid100_full: 12.5' in capsys.readouterr().out
+    assert json.loads((tmp_path / 'metrics.json').read_text()) == {'fid100_full': 12.5}
+
+
+def test_the_metrics_plugins_fid_fits_what_synthesize_builds():
+    from genforce_core.api import METRICS, load_plugins
+
+    load_plugins()
+    fid_type = METRICS.get('FID')
+    if fid_type is None:
+        pytest.skip('the metrics plugin is not installed')
+    metric = fid_type(name='fid100_full', dataset='data.zip', batch_size=4)
+    assert callable(metric.evaluate_model)
 
 
 def test_synthesize_zoo_name_downloads_and_converts(tmp_path, monkeypatch, official):

@@ -18,8 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from genforce_core.cli.helpfmt import add_command
-from genforce_core.errors import GenforceError
+from genforce_core.api import GenforceError, add_command
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
 
@@ -102,13 +101,13 @@ def resolve_generator(name: str, device: str) -> torch.nn.Module:
 
     if not os.path.isfile(name):
         try:
-            from genforce_core import zoo
+            from genforce_core.api import ensure_converted, zoo_entries
         except ImportError:  # a core without a model zoo: load_generator explains
             return load_generator(name, device=device)
-        if name not in {entry['name'] for entry in zoo.list_entries()}:
+        if name not in {entry['name'] for entry in zoo_entries()}:
             raise GenforceError(f'{name} is neither a checkpoint file nor a model-zoo name '
                                 '(see `genforce zoo list`)')
-        name = str(zoo.ensure_converted(name))
+        name = str(ensure_converted(name))
     return load_generator(name, device=device)
 
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genforce_core.registry import MODELS
+from genforce_core.api import MODELS
 
 
 def _norm(kind: str, channels: int) -> nn.Module:

@@ -7,10 +7,15 @@ import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 
-from genforce_core.hooks._common import images_seen, interval_images, unwrap_model
-from genforce_core.hooks.grid import make_grid, save_grid
-from genforce_core.models.base_gan import to_uint8
-from genforce_core.registry import HOOKS
+from genforce_core.api import (
+    HOOKS,
+    images_seen,
+    interval_images,
+    make_grid,
+    save_grid,
+    to_uint8,
+    unwrap_model,
+)
 
 
 @HOOKS.register_module()

@@ -9,11 +9,16 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from genforce_core.checkpoint import describe_state_dict_mismatch, load_checkpoint
-from genforce_core.errors import CheckpointError
-from genforce_core.plugins import load_plugins
-from genforce_core.registry import MODELS, explaining_misses
-from genforce_core.stored_config import check_registered_types, config_from_checkpoint
+from genforce_core.api import (
+    MODELS,
+    CheckpointError,
+    check_registered_types,
+    config_from_checkpoint,
+    describe_state_dict_mismatch,
+    explaining_misses,
+    load_checkpoint,
+    load_plugins,
+)
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[Config, dict[str, torch.Tensor]]:

@@ -23,10 +23,7 @@ from mmengine.dist import get_world_size
 from mmengine.optim import OptimWrapperDict
 from torch import nn
 
-from genforce_core.engine.distributed import all_reduce_buffers
-from genforce_core.models import GAN
-from genforce_core.models.base_gan import to_uint8
-from genforce_core.registry import MODELS
+from genforce_core.api import GAN, MODELS, all_reduce_buffers, to_uint8
 
 from .loading import build_module, check_invertible, load_gan_networks, w_avg_of
 from .perceptual import VGG16Features, fit_for_vgg

@@ -33,9 +33,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genforce_core.checkpoint import describe_state_dict_mismatch
-from genforce_core.errors import GenforceError
-from genforce_core.weight_files import WeightFileError, load_torch_weights
+from genforce_core.api import (
+    GenforceError,
+    WeightFileError,
+    describe_state_dict_mismatch,
+    load_torch_weights,
+)
 
 VGG16_URL = 'https://download.pytorch.org/models/vgg16-397923af.pth'
 VGG16_FILENAME = 'vgg16-397923af.pth'

@@ -24,7 +24,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from genforce_core.cli.helpfmt import add_command
+from genforce_core.api import add_command
 
 DEFAULT_METRICS = 'fid50k_full'
 
@@ -102,7 +102,7 @@ class MetricJob:
 
 def build_job(name: str, args: argparse.Namespace) -> MetricJob:
     """The metric object for ``name`` with the command's options."""
-    from genforce_core.errors import UsageError
+    from genforce_core.api import UsageError
 
     from .evaluation import parse_metric_name
     from .metrics import FID, IS, KID
@@ -179,9 +179,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from mmengine.dist import get_dist_info
 
-    from genforce_core import load_generator
-    from genforce_core.engine.launch import init_distributed
-    from genforce_core.errors import UsageError
+    from genforce_core.api import UsageError, init_distributed, load_generator
 
     from .pr_ppl import PPL, PR
 

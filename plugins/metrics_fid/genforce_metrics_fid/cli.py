@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from genforce_core.cli.helpfmt import add_command
+from genforce_core.api import add_command
 
 from .inception import MODES
 
@@ -38,7 +38,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from genforce_core.engine.launch import init_distributed
+    from genforce_core.api import init_distributed
 
     from .evaluation import get_detector
     from .stats_cache import real_features

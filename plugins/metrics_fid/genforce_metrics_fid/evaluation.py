@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from genforce_core.errors import DatasetError
+from genforce_core.api import DatasetError
 
 from .features import extract_generator
 from .inception import check_mode

@@ -22,7 +22,7 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.runner import TestLoop, ValLoop
 
-from genforce_core.registry import HOOKS, LOOPS
+from genforce_core.api import HOOKS, LOOPS
 
 from .metrics import unwrap
 
@@ -86,19 +86,19 @@ class KimgEvalHook(Hook):
     priority = 'LOW'
 
     def __init__(self, interval_kimg: float = 500):
-        from genforce_core.hooks._common import interval_images
+        from genforce_core.api import interval_images
         self.interval = interval_images(interval_kimg)
         self._tick = 0
 
     def before_train(self, runner) -> None:
-        from genforce_core.hooks._common import images_seen
+        from genforce_core.api import images_seen
         if runner.val_loop is None:
             raise ValueError('KimgEvalHook needs val_dataloader, val_cfg and val_evaluator')
         runner.train_loop.val_interval = sys.maxsize  # this hook decides when to evaluate
         self._tick = images_seen(runner) // self.interval
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        from genforce_core.hooks._common import images_seen
+        from genforce_core.api import images_seen
         tick = images_seen(runner) // self.interval
         crossed, self._tick = tick > self._tick, max(tick, self._tick)
         if crossed and not self.is_last_train_iter(runner):  # the loop evaluates at the end

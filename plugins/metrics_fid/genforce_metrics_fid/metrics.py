@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 
-from genforce_core.registry import METRICS
+from genforce_core.api import METRICS
 
 from .evaluation import EvaluationSession, MetricSpec, get_detector, parse_metric_name
 from .inception import check_mode

@@ -7,7 +7,7 @@ the subcommands ``genforce fid-stats`` and ``genforce metrics``.
 """
 from __future__ import annotations
 
-from genforce_core import hookimpl
+from genforce_core.api import hookimpl
 
 GENFORCE_PLUGIN_API = '1.0'
 

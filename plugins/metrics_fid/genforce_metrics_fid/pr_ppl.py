@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from mmengine.evaluator import BaseMetric
 
-from genforce_core.registry import METRICS
+from genforce_core.api import METRICS
 
 from .metrics import InceptionMetric, generator_of, unwrap
 from .scores import MetricError

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from genforce_core.errors import GenforceError
+from genforce_core.api import GenforceError
 
 
 class MetricError(GenforceError):

@@ -29,15 +29,16 @@ from PIL import Image, ImageDraw
 from torch import nn
 from torch.nn import functional as F
 
-from genforce_core.checkpoint import load_checkpoint, save_checkpoint
-from genforce_core.data.builtin import (
+from genforce_core.api import (
     BACKGROUNDS,
     GENERATOR_VERSION,
     SHAPE_CLASSES,
     SHAPE_COLOURS,
+    CheckpointError,
+    load_checkpoint,
     make_shapes_samples,
+    save_checkpoint,
 )
-from genforce_core.errors import CheckpointError
 
 from .scores import MetricError
 

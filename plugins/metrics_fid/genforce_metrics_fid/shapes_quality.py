@@ -27,8 +27,7 @@ import torch
 from mmengine.dist import barrier, get_rank, is_distributed
 from torch.nn import functional as F
 
-from genforce_core.data.builtin import BACKGROUNDS, SHAPE_CLASSES, SHAPE_COLOURS
-from genforce_core.registry import METRICS
+from genforce_core.api import BACKGROUNDS, METRICS, SHAPE_CLASSES, SHAPE_COLOURS
 
 from .generative import GenerativeMetric
 from .metrics import generator_of, unwrap

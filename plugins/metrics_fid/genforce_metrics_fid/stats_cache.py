@@ -20,8 +20,7 @@ import numpy as np
 import torch
 from mmengine.dist import barrier, broadcast_object_list, get_dist_info
 
-from genforce_core.data import ImageDataset
-from genforce_core.registry import DATASETS
+from genforce_core.api import DATASETS, ImageDataset
 
 from .features import extract_dataset
 from .scores import feature_stats

@@ -50,7 +50,7 @@ class TinyGenerator(nn.Module):
 def write_shapes(root, count: int, seed: int = 1):
     from PIL import Image
 
-    from genforce_core.data.builtin import make_shapes_images
+    from genforce_core.api import make_shapes_images
     for i, (_, array) in enumerate(make_shapes_images(count, 32, seed=seed)):
         Image.fromarray(array).save(root / f'{i:04d}.png')
     return root

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genforce_core.weight_files import (
+from genforce_core.api import (
     WeightFileError,
     check_weight_file,
     clean_torch_message,

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from genforce_core.weight_files import (
+from genforce_core.api import (
     WeightFileError,
     check_weight_file,
     clean_torch_message,

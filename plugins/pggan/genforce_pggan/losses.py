@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from genforce_core.registry import LOSSES
+from genforce_core.api import LOSSES
 
 if TYPE_CHECKING:
-    from genforce_core.models import GAN
+    from genforce_core.api import GAN
 
 
 @LOSSES.register_module()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genforce_core.models import GAN
-from genforce_core.registry import MODELS
+from genforce_core.api import GAN, MODELS
 
 
 class StepEMA:

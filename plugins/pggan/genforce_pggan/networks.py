@@ -13,11 +13,15 @@ official ``'4x4/Dense/weight'``; see :mod:`genforce_pggan.weights`.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
 
-from genforce_core.registry import MODELS
+from genforce_core.api import MODELS
 
+from . import weights
 from .layers import (
     SQRT2,
     EqualizedConv2d,
@@ -115,6 +119,11 @@ class PGGANGenerator(nn.Module):
 
     def _to_rgb(self, x: torch.Tensor, res_log2: int) -> torch.Tensor:
         return getattr(self, f'ToRGB_lod{self.resolution_log2 - res_log2}')(x)
+
+    def load_official(self, variables: Mapping[str, Any]) -> None:
+        """Copy in the variables of the official TF release (``{tf name: array}``); the
+        converters plugin loads TF pickles through this method of the registered type."""
+        weights.load_official(self, variables)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None,
                 truncation_psi: float = 1, truncation_cutoff: int | None = None,
@@ -238,6 +247,11 @@ class PGGANDiscriminator(nn.Module):
         x = lrelu(last.Conv(x))
         x = lrelu(add_bias(last.Dense0(x), last.Dense0.bias))
         return add_bias(last.Dense1(x), last.Dense1.bias)
+
+    def load_official(self, variables: Mapping[str, Any]) -> None:
+        """Copy in the variables of the official TF release (``{tf name: array}``); the
+        converters plugin loads TF pickles through this method of the registered type."""
+        weights.load_official(self, variables)
 
     def forward(self, img: torch.Tensor, c: torch.Tensor | None = None,
                 lod: float | None = None) -> torch.Tensor:

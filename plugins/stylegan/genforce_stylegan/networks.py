@@ -17,11 +17,15 @@ Submodule names follow the official TensorFlow scopes, see :mod:`genforce_styleg
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
 
-from genforce_core.registry import MODELS
+from genforce_core.api import MODELS
 
+from . import weights
 from .layers import (
     FUSED_MIN_RESOLUTION,
     SQRT2,
@@ -264,6 +268,11 @@ class StyleGANGenerator(nn.Module):
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, **(mapping_kwargs or {}))
 
+    def load_official(self, variables: Mapping[str, Any]) -> None:
+        """Copy in the variables of the official TF release (``{tf name: array}``); the
+        converters plugin loads TF pickles through this method of the registered type."""
+        weights.load_official(self, variables)
+
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None,
                 truncation_psi: float = 1, truncation_cutoff: int | None = None,
                 noise_mode: str = 'random', update_emas: bool | None = None) -> torch.Tensor:
@@ -320,6 +329,11 @@ class StyleGANDiscriminator(nn.Module):
     def _from_rgb(self, img: torch.Tensor, res_log2: int) -> torch.Tensor:
         layer = getattr(self, f'FromRGB_lod{self.resolution_log2 - res_log2}')
         return lrelu(layer.add_bias(layer(img)))
+
+    def load_official(self, variables: Mapping[str, Any]) -> None:
+        """Copy in the variables of the official TF release (``{tf name: array}``); the
+        converters plugin loads TF pickles through this method of the registered type."""
+        weights.load_official(self, variables)
 
     def forward(self, img: torch.Tensor, c: torch.Tensor | None = None,
                 lod: float | None = None) -> torch.Tensor:

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from genforce_core.registry import LOSSES
+from genforce_core.api import LOSSES
 
 from .ops import conv2d_gradfix
 

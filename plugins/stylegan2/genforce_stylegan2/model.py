@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from genforce_core.models import GAN
-from genforce_core.registry import MODELS
+from genforce_core.api import GAN, MODELS
 
 
 @MODELS.register_module()

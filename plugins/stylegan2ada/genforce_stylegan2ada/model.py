@@ -10,7 +10,7 @@ import torch.distributed as torch_dist
 from mmengine.logging import MMLogger
 from torch import nn
 
-from genforce_core.registry import MODELS
+from genforce_core.api import MODELS
 from genforce_stylegan2.model import StyleGAN2
 
 from .transfer import load_pretrained

@@ -22,8 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from genforce_core.checkpoint import describe_state_dict_mismatch, load_checkpoint
-from genforce_core.errors import CheckpointError
+from genforce_core.api import CheckpointError, describe_state_dict_mismatch, load_checkpoint
 
 _OFFICIAL_NAMES = {'generator': 'G', 'generator_ema': 'G_ema', 'discriminator': 'D'}
 

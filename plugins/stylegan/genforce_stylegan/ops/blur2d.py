@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from genforce_core.ops import warn_reference_once
+from genforce_core.api import warn_reference_once
 
 
 def blur_filter(taps: Sequence[float] = (1, 2, 1), normalize: bool = True) -> torch.Tensor:

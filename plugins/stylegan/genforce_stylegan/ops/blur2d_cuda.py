@@ -12,13 +12,13 @@ from pathlib import Path
 
 import torch
 
-from genforce_core import ops as core_ops
+from genforce_core.api import CudaExtension
 
 EXTENSION = 'genforce_stylegan_blur2d'
 _CUDA_DIR = Path(__file__).resolve().parent / 'cuda'
 SOURCES = [_CUDA_DIR / 'blur2d_bindings.cpp', _CUDA_DIR / 'blur2d.cu']
 
-_EXTENSION = core_ops.CudaExtension(EXTENSION, SOURCES)
+_EXTENSION = CudaExtension(EXTENSION, SOURCES)
 is_available = _EXTENSION.is_available
 status = _EXTENSION.status
 

@@ -3,7 +3,7 @@
 Importing this package registers ``StyleGAN2Generator`` and ``StyleGAN2Discriminator`` in the
 genforce ``MODELS`` registry (the plugin's ``genforce_register_modules`` hook imports it).
 """
-from genforce_core.registry import MODELS
+from genforce_core.api import MODELS
 
 from .discriminator import (
     Discriminator,

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch.autograd.function import once_differentiable
 
-from genforce_core import ops as core_ops
+from genforce_core.api import CudaExtension
 
 EXTENSION = 'genforce_stylegan2_bias_act'
 _CUDA_DIR = Path(__file__).resolve().parent / 'cuda'
@@ -35,7 +35,7 @@ ACTIVATIONS: dict[str, tuple[int, float, float, bool]] = {
 
 _LINEAR_PIECES = {v[0]: v[3] for v in ACTIVATIONS.values()}  # id -> act'' == 0
 
-_EXTENSION = core_ops.CudaExtension(EXTENSION, SOURCES)
+_EXTENSION = CudaExtension(EXTENSION, SOURCES)
 _extension = _EXTENSION.module
 is_available = _EXTENSION.is_available
 status = _EXTENSION.status

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import torch
 
-from genforce_core import ops as core_ops
+from genforce_core.api import CudaExtension
 
 EXTENSION = 'genforce_stylegan2_upfirdn2d'
 _CUDA_DIR = Path(__file__).resolve().parent / 'cuda'
 SOURCES = [_CUDA_DIR / 'upfirdn2d_bindings.cpp', _CUDA_DIR / 'upfirdn2d.cu']
 
-_EXTENSION = core_ops.CudaExtension(EXTENSION, SOURCES)
+_EXTENSION = CudaExtension(EXTENSION, SOURCES)
 _extension = _EXTENSION.module
 is_available = _EXTENSION.is_available
 status = _EXTENSION.status

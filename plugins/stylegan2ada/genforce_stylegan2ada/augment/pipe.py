@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genforce_core.registry import MODELS
+from genforce_core.api import MODELS
 
 from . import matrices as M
 from .filters import band_filters, symlet_lowpass
