@@ -14,7 +14,7 @@ model = dict(
     ema=dict(half_life_kimg=2, rampup=0.05),
 )
 train_dataloader = dict(batch_size=32, num_workers=0, persistent_workers=False,
-                        dataset=dict(path='builtin:shapes32', resolution=resolution))
+                        dataset=dict(path='builtin:shapes32', resolution=resolution, xflip=False))
 train_cfg = dict(total_kimg=50)
 # The DCGAN paper's Adam: the base's StyleGAN settings (0.002, betas (0, 0.99)) suit
 # equalized-lr networks; with PyTorch's default initialisation they collapse this model's colours.
