@@ -7,9 +7,9 @@ the output rate. Per channel::
 
     y = down(lowpass_d(clamp(gain * lrelu(up(lowpass_u(x + b)), slope))))
 
-This is the reference implementation, composed from ``upfirdn2d`` (of the StyleGAN2 plugin) and
-autograd; its first and second derivatives are those of the composition. A fused CUDA kernel
-is not written yet.
+This is the reference implementation: ``upfirdn2d`` (of the StyleGAN2 plugin) for the upsampling
+pass, a strided depthwise convolution for the downsampling pass, and autograd, so its first and
+second derivatives are those of the composition. A fused CUDA kernel is not written yet.
 """
 from __future__ import annotations
 
@@ -63,7 +63,25 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None,
         x = x * gain
     if clamp is not None:
         x = x.clamp(-clamp, clamp)
-    return upfirdn2d(x, _as_dtype(fd, x), down=int(down), flip_filter=flip_filter, impl='ref')
+    return _filter_and_decimate(x, fd, int(down), flip_filter)
+
+
+def _filter_and_decimate(x: torch.Tensor, f: torch.Tensor | None, down: int,
+                         flip_filter: bool) -> torch.Tensor:
+    """Valid convolution with ``f`` keeping every ``down``-th output: a strided depthwise
+    convolution, so the discarded outputs are never computed."""
+    if f is None:
+        return x[:, :, ::down, ::down] if down > 1 else x
+    c = x.shape[1]
+    f = f.to(dtype=x.dtype, device=x.device)
+    if not flip_filter:  # conv2d correlates; flipping makes it a convolution
+        f = f.flip(list(range(f.ndim)))
+    if f.ndim == 2:
+        weight = f[None, None].expand(c, 1, *f.shape)
+        return F.conv2d(x, weight, stride=down, groups=c)
+    weight = f[None, None].expand(c, 1, f.shape[0])
+    x = F.conv2d(x, weight.unsqueeze(2), stride=(1, down), groups=c)
+    return F.conv2d(x, weight.unsqueeze(3), stride=(down, 1), groups=c)
 
 
 def _as_dtype(f: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
