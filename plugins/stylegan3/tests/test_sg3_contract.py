@@ -1,0 +1,5 @@
+"""The stylegan3 plugin's models pass the core's model contract suite (genforce_core.testing)."""
+from genforce_core.testing import contract_tests, skip_unless_installed
+
+skip_unless_installed('genforce-plugin-stylegan3')
+TestModelContract = contract_tests('stylegan3')
