@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv (once) and install genforce-core, the seven plugins and the test tools into it.
+# Create .venv (once) and install genforce-core, the eight plugins and the test tools into it.
 # Idempotent: re-installs only when a pyproject.toml changed. Extra pip arguments (e.g. the
 # example plugin: `tools/setup_env.sh -e examples/dcgan_plugin`) are installed as well.
 set -euo pipefail
@@ -12,7 +12,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 PLUGINS=(plugins/stylegan2 plugins/stylegan2ada plugins/pggan plugins/stylegan
-         plugins/metrics_fid plugins/converters plugins/inversion)
+         plugins/metrics_fid plugins/converters plugins/inversion plugins/stylegan3)
 stamp=.venv/.genforce-installed
 want=$(cat pyproject.toml plugins/*/pyproject.toml | sha256sum | cut -c1-16)" $*"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
