@@ -92,7 +92,10 @@ def config_dirs() -> list[_ConfigFolder]:
     for impl in manager.pm.hook.genforce_config_dirs.get_hookimpls():
         package = getattr(impl.plugin, '__name__', impl.plugin_name).split('.')[0]
         try:
-            dirs = [Path(d) for d in impl.function() or []]
+            result = impl.function()
+            # one folder instead of a list must not be read as a list of characters ('/')
+            dirs = [Path(d) for d in ([result] if isinstance(result, (str, os.PathLike))
+                                      else result or [])]
         except Exception as exc:  # a broken plugin must not break every command
             manager._hook_failed(impl.plugin_name, f'its config folders are unknown: '
                                                    f'{type(exc).__name__}: {exc}')

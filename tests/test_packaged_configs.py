@@ -127,6 +127,16 @@ def test_a_failing_hook_leaves_the_other_plugins_configs(monkeypatch):
     assert 'stylegan2_ffhq' in names and 'pggan_celebahq1024' not in names
 
 
+
+def test_a_hook_returning_one_folder_instead_of_a_list(monkeypatch):
+    from genforce_core.plugins import load_plugins
+
+    impl = next(i for i in load_plugins().pm.hook.genforce_config_dirs.get_hookimpls()
+                if i.plugin_name == 'pggan')
+    monkeypatch.setattr(impl, 'function', lambda: str(PACKAGE_DIRS['genforce_pggan']))
+    pggan = [c.name for c in packaged_configs() if c.plugin == 'pggan']
+    assert sorted(pggan) == ['pggan_celebahq1024', 'pggan_lsun_bedroom256']
+
 # -- inheritance across packages -----------------------------------------------------------
 
 def test_user_config_inherits_packaged_configs_by_reference(tmp_path):
