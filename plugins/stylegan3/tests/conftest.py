@@ -19,7 +19,8 @@ from genforce_core.testing import find_testdata
 NAME = 'stylegan3_official_A'
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]  # find_testdata looks in ROOT/tests/testdata
 CONFIGS = ('t', 'r')
-FILES = tuple(f'{cfg}/{name}' for cfg in CONFIGS for name in ('meta.json', 'G.npz', 'io.npz'))
+FILES = ('meta.json', 'D.npz') + tuple(f'{cfg}/{name}' for cfg in CONFIGS
+                                      for name in ('meta.json', 'G.npz', 'io.npz'))
 
 
 def data_dir() -> Path:
@@ -37,11 +38,13 @@ def checksums_ok(folder: Path) -> list[str]:
     return bad
 
 
-def meta(cfg: str) -> dict[str, Any]:
+def meta(cfg: str = '') -> dict[str, Any]:
+    """``CFG/meta.json`` of one generator; the top-level ``meta.json`` (D) for ``''``."""
     return json.loads((data_dir() / cfg / 'meta.json').read_text())
 
 
 def arrays(cfg: str, name: str) -> dict[str, np.ndarray]:
+    """``CFG/NAME.npz`` (``''`` for the top-level ``D.npz``)."""
     with np.load(data_dir() / cfg / f'{name}.npz') as npz:
         return {key: npz[key] for key in npz.files}
 
