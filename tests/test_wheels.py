@@ -40,7 +40,7 @@ DATA_SUFFIXES = ('.cu', '.cuh', '.cpp', '.h')
 _IGNORE = shutil.ignore_patterns('__pycache__', '*.pyc', '*.egg-info', '.git', 'build', 'dist')
 # Top-level folders of the checkout that are no part of the core wheel.
 _NOT_CORE = {'.venv', 'plugins', 'tests', 'data', 'benchmarks', 'examples', 'work_dirs',
-             'configs', 'docs', 'tools', '.pytest_cache', '.ruff_cache'}
+             'configs', 'tools', '.pytest_cache', '.ruff_cache'}  # docs: the long description
 
 
 def _package_data(project: Path, package: str) -> list[str]:
