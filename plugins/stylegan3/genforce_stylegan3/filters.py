@@ -55,18 +55,13 @@ class InputSpec:
     bandwidth: float
 
 
-def layer_specs(*, w_dim: int, img_resolution: int, img_channels: int,
+def layer_specs(*, img_resolution: int, img_channels: int,
                 channel_base: int = 32768, channel_max: int = 512, num_layers: int = 14,
                 num_critical: int = 2, first_cutoff: float = 2, first_stopband: float = 2 ** 2.1,
                 last_stopband_rel: float = 2 ** 0.3, margin_size: int = 10,
                 filter_size: int = 6, lrelu_upsampling: int = 2, conv_kernel: int = 3,
                 use_radial_filters: bool = False) -> tuple[InputSpec, list[LayerSpec]]:
-    """The Fourier input and the ``num_layers + 1`` layers (the last one is ToRGB).
-
-    ``w_dim`` is accepted for symmetry with the generator's arguments; it does not change the
-    design.
-    """
-    del w_dim
+    """The Fourier input and the ``num_layers + 1`` layers (the last one is ToRGB)."""
     if num_layers < num_critical + 1 or num_critical < 1:
         raise ValueError(f'need num_layers > num_critical >= 1, got {num_layers}, {num_critical}')
     last_cutoff = img_resolution / 2

@@ -14,7 +14,7 @@ CONFIGS = ('t', 'r')
 
 def _specs(ref, cfg: str):
     kw = ref.meta(cfg)['G_init_kwargs']
-    return layer_specs(w_dim=kw['w_dim'], img_resolution=kw['img_resolution'],
+    return layer_specs(img_resolution=kw['img_resolution'],
                        img_channels=kw['img_channels'], channel_base=kw['channel_base'],
                        channel_max=kw['channel_max'], conv_kernel=kw['conv_kernel'],
                        use_radial_filters=kw['use_radial_filters'])
@@ -88,4 +88,4 @@ def test_lowpass_properties():
 
 def test_bad_geometry_is_refused():
     with pytest.raises(ValueError, match='num_layers'):
-        layer_specs(w_dim=8, img_resolution=16, img_channels=3, num_layers=2, num_critical=2)
+        layer_specs(img_resolution=16, img_channels=3, num_layers=2, num_critical=2)

@@ -73,7 +73,7 @@ def test_first_and_second_order_gradients(radial):
     torch.manual_seed(1)
     fu = lowpass_filter(4, 2, 2, 8)
     fd = lowpass_filter(4, 2, 2, 8, radial=radial)
-    x = torch.randn(1, 2, 4, 5, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(1, 2, 3, 4, dtype=torch.float64, requires_grad=True)
     b = torch.randn(2, dtype=torch.float64, requires_grad=True)
 
     def op(x, b):
@@ -82,6 +82,10 @@ def test_first_and_second_order_gradients(radial):
 
     assert torch.autograd.gradcheck(op, (x, b))
     assert torch.autograd.gradgradcheck(op, (x, b))
+    # The clamp is active somewhere, so its (zero) derivative is part of what was checked.
+    unclamped = filtered_lrelu(x.detach(), fu, fd, b.detach(), up=2, down=2,
+                               padding=(2, 1, 2, 1), gain=1.4, slope=0.2)
+    assert not torch.allclose(unclamped, op(x, b).detach())
 
 
 def test_bad_arguments_are_refused():

@@ -10,8 +10,8 @@ import copy
 import pytest
 import torch
 
+from genforce_stylegan2.weights import load_official_npz
 from genforce_stylegan3.networks import Generator
-from genforce_stylegan3.networks.generator import load_official_npz
 
 CONFIGS = ('t', 'r')
 ATOL_W = 1e-5

@@ -40,8 +40,8 @@ def test_whole_pixel_translation_moves_the_image(reference, cfg):
     # Alias-free synthesis is translation equivariant: translating the input by whole output
     # pixels moves the image by those pixels (up to the small residual aliasing), away from
     # the borders where new content enters.
+    from genforce_stylegan2.weights import load_official_npz
     from genforce_stylegan3.networks import Generator
-    from genforce_stylegan3.networks.generator import load_official_npz
 
     G = Generator(**reference.meta(cfg)['G_init_kwargs']).eval()
     G.load_state_dict(load_official_npz(reference.data_dir() / cfg / 'G.npz'), strict=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -179,7 +178,7 @@ class SynthesisNetwork(nn.Module):
         self.img_channels = img_channels
         self.output_scale = output_scale
         input_spec, specs = layer_specs(
-            w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
+            img_resolution=img_resolution, img_channels=img_channels,
             channel_base=channel_base, channel_max=channel_max, num_layers=num_layers,
             num_critical=num_critical, first_cutoff=first_cutoff,
             first_stopband=first_stopband, last_stopband_rel=last_stopband_rel,
@@ -241,8 +240,3 @@ class Generator(nn.Module):
                           truncation_cutoff=truncation_cutoff, update_emas=update_emas)
         return self.synthesis(ws, update_emas=update_emas)
 
-
-def load_official_npz(path) -> dict[str, torch.Tensor]:
-    """An official state dict saved as ``.npz`` (one array per key) as tensors."""
-    with np.load(path) as npz:
-        return {key: torch.from_numpy(np.array(npz[key])) for key in npz.files}
