@@ -22,6 +22,12 @@ def genforce_register_modules() -> None:
 
 
 @hookimpl
+def genforce_op_status() -> dict[str, str]:
+    """``filtered_lrelu`` has only its plain-PyTorch reference path so far (any device)."""
+    return {'filtered_lrelu': 'reference (no CUDA kernel yet)'}
+
+
+@hookimpl
 def genforce_test_models() -> list[dict[str, Any]]:
     """Tiny models for the core's contract suite (``genforce_core.testing``)."""
     nets = dict(c_dim=0, img_resolution=16, img_channels=3)
