@@ -22,7 +22,9 @@ The names, by theme:
   :class:`GenforceError` and its kinds.
 * **Models** — the GAN base model :class:`GAN` (subclass it; override the loss steps), its
   data preprocessors, :class:`GeneratorEMA`, the default losses, :func:`to_uint8`,
-  :func:`fade_images`.
+  :func:`fade_images`, and the progressive-growing layers (:func:`minibatch_stddev`,
+  :func:`pixel_norm`, :func:`upscale`, :func:`downscale`, :func:`split_lod`) and the style
+  mixing of style-based generators (:func:`mix_styles`).
 * **Training helpers** — gradient/buffer sync across processes, the lazy-regularization ratio,
   :func:`init_distributed` for plugin commands that run distributed.
 * **Hook helpers** — the runner helpers the core hooks use (:func:`unwrap_model`,
@@ -108,6 +110,14 @@ from .models import (
     fade_images,
     to_uint8,
 )
+from .models.progressive_layers import (
+    downscale,
+    minibatch_stddev,
+    pixel_norm,
+    split_lod,
+    upscale,
+)
+from .models.style_mixing import mix_styles
 from .ops import BuildError, CudaExtension, GenforceOpsWarning, op_status, warn_reference_once
 from .plugins import PluginManager, load_plugins
 from .registry import (
@@ -173,6 +183,10 @@ __all__ = [
     # models
     'GAN', 'GANDataPreprocessor', 'ProgressiveDataPreprocessor', 'GeneratorEMA',
     'NonSaturatingLoss', 'R1Penalty', 'to_uint8', 'fade_images',
+    # progressive-growing layers (PGGAN, StyleGAN)
+    'pixel_norm', 'minibatch_stddev', 'upscale', 'downscale', 'split_lod',
+    # style-based generators
+    'mix_styles',
     # training helpers
     'all_reduce_buffers', 'all_reduce_gradients', 'lazy_regularization_ratio',
     'init_distributed',

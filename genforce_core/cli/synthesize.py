@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -197,13 +196,11 @@ def save_images(images: torch.Tensor, seeds: list[int], out: Path, grid: bool) -
     for seed, img in zip(seeds, images.numpy()):
         pil(img).save(out / f'seed{seed:04d}.png')
     if grid:
-        n, h, w, c = images.shape
-        cols = math.ceil(math.sqrt(n))
-        rows = math.ceil(n / cols)
-        canvas = np.zeros([rows * h, cols * w, c], dtype=np.uint8)
-        for i, img in enumerate(images.numpy()):
-            canvas[(i // cols) * h:(i // cols + 1) * h, (i % cols) * w:(i % cols + 1) * w] = img
-        pil(canvas).save(out / 'grid.png')
+        from ..hooks.grid import make_grid, save_grid
+
+        # The sample grids' layout; make_grid repeats one channel to RGB, keep it grey here.
+        canvas = make_grid(images.permute(0, 3, 1, 2))[..., :images.shape[-1]]
+        save_grid(np.ascontiguousarray(canvas), str(out / 'grid.png'))
 
 
 def _fid_dataset(args: argparse.Namespace, checkpoint: Path) -> str:

@@ -7,6 +7,7 @@ passes are extra optimizer steps).
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
 from torch import nn
@@ -62,14 +63,30 @@ class GANOptimWrapperConstructor:
                 raise KeyError(f"optim_wrapper has an entry '{name}' but the model has no "
                                f'network of that name')
             cfg = copy.deepcopy(dict(cfg))
-            interval = cfg.pop('reg_interval', self._model_interval(model, name))
-            cfg['optimizer'] = rescale_optimizer_cfg(cfg['optimizer'],
-                                                     lazy_regularization_ratio(interval))
+            interval = cfg.pop('reg_interval', model_reg_interval(model, name))
+            ratio = lazy_regularization_ratio(interval)
+            cfg['optimizer'] = rescale_optimizer_cfg(cfg['optimizer'], ratio)
             cfg.setdefault('type', 'OptimWrapper')
             paramwise = cfg.pop('paramwise_cfg', None)
             wrappers[name] = DefaultOptimWrapperConstructor(cfg, paramwise)(module)
+            # Remembered, so that whoever sets learning rates later (progressive growing)
+            # applies the same ratio, override included.
+            wrappers[name].lazy_regularization_ratio = ratio
         return OptimWrapperDict(**wrappers)
 
-    def _model_interval(self, model: nn.Module, name: str) -> int | None:
-        reg = getattr(model, self.REG_ATTRIBUTE.get(name, ''), None)
-        return getattr(reg, 'interval', None)
+
+def model_reg_interval(model: nn.Module, name: str) -> int | None:
+    """The lazy-regularization interval of network ``name`` (``generator`` /
+    ``discriminator``): ``model.g_reg.interval`` / ``model.d_reg.interval``, or None."""
+    reg = getattr(model, GANOptimWrapperConstructor.REG_ATTRIBUTE.get(name, ''), None)
+    return getattr(reg, 'interval', None)
+
+
+def regularization_ratio(wrapper: Any, model: nn.Module, name: str) -> float:
+    """The lazy-regularization ratio of the optimizer of network ``name``: the one
+    :class:`GANOptimWrapperConstructor` applied (``reg_interval`` override included), else the
+    model's interval's."""
+    ratio = getattr(wrapper, 'lazy_regularization_ratio', None)
+    if ratio is not None:
+        return float(ratio)
+    return lazy_regularization_ratio(model_reg_interval(model, name))

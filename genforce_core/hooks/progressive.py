@@ -39,7 +39,6 @@ from ..registry import HOOKS
 from ._common import unwrap_model
 
 _BASE_LR_KEY = 'progressive_base_lr'  # kept in the optimizer's param groups (and checkpoints)
-_REG_ATTRIBUTE = {'generator': 'g_reg', 'discriminator': 'd_reg'}
 
 
 def _log2_exact(value: int, what: str) -> int:
@@ -290,13 +289,12 @@ class ProgressiveGrowingHook(Hook):
         self._use_batch_size(runner, int(unwrap_model(runner).images_seen))
 
     def _set_learning_rates(self, runner, model, state: LODState) -> None:
-        from ..engine.optim import lazy_regularization_ratio
+        from ..engine.optim import regularization_ratio
 
         for name, wrapper in runner.optim_wrapper.items():
             lr = state.lr.get(name)
             if lr is not None:
-                reg = getattr(model, _REG_ATTRIBUTE.get(name, ''), None)
-                lr *= lazy_regularization_ratio(getattr(reg, 'interval', None))
+                lr *= regularization_ratio(wrapper, model, name)
             for group in wrapper.optimizer.param_groups:
                 group['lr'] = group[_BASE_LR_KEY] if lr is None else lr
 

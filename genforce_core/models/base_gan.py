@@ -152,9 +152,18 @@ class GAN(BaseModel):
         fake_logits = self.discriminate(fake_img, gen_c)
         real_logits = self.discriminate(real_img, real_c)
         losses = self.loss.d_loss(real_logits, fake_logits)
+        losses.update(self.extra_d_losses(real_img, real_c, fake_img, real_logits))
         losses['score_real'] = real_logits.detach().mean()
         losses['score_fake'] = fake_logits.detach().mean()
         return losses
+
+    def extra_d_losses(self, real_img: torch.Tensor, real_c: torch.Tensor,
+                       fake_img: torch.Tensor, real_logits: torch.Tensor) -> dict:
+        """What a family adds to the discriminator's main phase, after the loss: more terms
+        (keys starting with ``loss`` are summed, e.g. a gradient penalty or an R1 applied in
+        every step) or statistics of the real logits. ``fake_img`` carries no gradient.
+        None by default."""
+        return {}
 
     @staticmethod
     def _gen_c(real_c: torch.Tensor) -> torch.Tensor:

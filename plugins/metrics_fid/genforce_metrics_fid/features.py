@@ -24,6 +24,8 @@ import torch.distributed as torch_dist
 from mmengine.dist import get_dist_info
 from torch.utils.data import DataLoader
 
+from genforce_core.api import to_uint8
+
 ImageBatch = torch.Tensor  # uint8 [N, C, H, W]
 
 
@@ -120,11 +122,6 @@ def extract_dataset(detector: torch.nn.Module, dataset, *, num_items: int | None
             bar.update(len(img) * get_dist_info()[1])
     local = torch.cat(feats) if feats else torch.zeros(0, 2048, device=device)
     return gather_in_order(local, num_items, batch_size).cpu()
-
-
-def to_uint8(img: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] float → uint8 (NVIDIA's ``x * 127.5 + 128``, clamped)."""
-    return (img * 127.5 + 128).clamp(0, 255).to(torch.uint8)
 
 
 def latent_generator(seed: int, batch: int) -> torch.Generator:

@@ -25,7 +25,9 @@ import torch
 from mmengine.dist import barrier, broadcast_object_list, get_dist_info
 from torch.utils.data import DataLoader
 
-from .features import gather_in_order, latent_generator, my_batches, to_uint8
+from genforce_core.api import to_uint8
+
+from .features import gather_in_order, latent_generator, my_batches
 from .scores import MetricError
 
 

@@ -14,6 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genforce_core.api import (  # noqa: F401  (the shared progressive-growing layers)
+    downscale,
+    minibatch_stddev,
+    pixel_norm,
+    split_lod,
+    upscale,
+)
+
 SQRT2 = math.sqrt(2)
 
 
@@ -75,39 +83,3 @@ def add_bias(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
 
 def lrelu(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.2)
-
-
-def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Normalize each pixel's feature vector to unit RMS (section 4.2)."""
-    return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
-
-
-def minibatch_stddev(x: torch.Tensor, group_size: int) -> torch.Tensor:
-    """Append the feature map of the average standard deviation over groups of samples
-    (section 3). Sample ``i`` is in group ``i % (N / G)``, as in the official layer."""
-    n, c, h, w = x.shape
-    g = min(group_size, n)
-    if n % g != 0:
-        raise ValueError(f'minibatch stddev: batch {n} is not divisible by the group size {g}')
-    y = x.reshape(g, -1, c, h, w).float()
-    y = (y - y.mean(dim=0)).square().mean(dim=0).add(1e-8).sqrt()  # [M, C, H, W]
-    y = y.mean(dim=[1, 2, 3]).to(x.dtype)  # [M]
-    y = y.reshape(-1, 1, 1, 1).repeat(g, 1, h, w)  # [N, 1, H, W]
-    return torch.cat([x, y], dim=1)
-
-
-def upscale(x: torch.Tensor, factor: int) -> torch.Tensor:
-    """Nearest-neighbour up-sampling by an integer factor."""
-    return x if factor == 1 else F.interpolate(x, scale_factor=factor, mode='nearest')
-
-
-def downscale(x: torch.Tensor, factor: int) -> torch.Tensor:
-    """Average pooling by an integer factor."""
-    return x if factor == 1 else F.avg_pool2d(x, factor)
-
-
-def split_lod(lod: float, max_lod: int) -> tuple[int, float]:
-    """``lod`` clamped to ``[0, max_lod]`` as ``(floor, fraction)``."""
-    lod = min(max(float(lod), 0.0), float(max_lod))
-    level = int(math.floor(lod))
-    return level, lod - level

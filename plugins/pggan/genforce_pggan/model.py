@@ -52,15 +52,9 @@ class PGGAN(GAN):
         if ema_beta is not None:
             self.ema = StepEMA(ema_beta)
 
-    def _d_main_losses(self, real_img: torch.Tensor, real_c: torch.Tensor) -> dict:
-        gen_c = self._gen_c(real_c)
-        with torch.no_grad():
-            fake_img = self.generate(self.sample_z(real_img.shape[0]), gen_c)
-        fake_logits = self.discriminate(fake_img, gen_c)
-        real_logits = self.discriminate(real_img, real_c)
-        losses = self.loss.d_loss(real_logits, fake_logits)
+    def extra_d_losses(self, real_img: torch.Tensor, real_c: torch.Tensor,
+                       fake_img: torch.Tensor, real_logits: torch.Tensor) -> dict:
+        """The loss's gradient penalty (WGAN-GP), when it has one."""
         if hasattr(self.loss, 'gradient_penalty'):
-            losses.update(self.loss.gradient_penalty(self, real_img, fake_img, real_c))
-        losses['score_real'] = real_logits.detach().mean()
-        losses['score_fake'] = fake_logits.detach().mean()
-        return losses
+            return self.loss.gradient_penalty(self, real_img, fake_img, real_c)
+        return {}

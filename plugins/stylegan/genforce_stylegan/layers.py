@@ -14,6 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genforce_core.api import (  # noqa: F401  (the shared progressive-growing layers)
+    downscale,
+    minibatch_stddev,
+    pixel_norm,
+    split_lod,
+    upscale,
+)
+
 from .ops import blur2d, blur_filter
 
 SQRT2 = math.sqrt(2)
@@ -126,36 +134,3 @@ def lrelu(x: torch.Tensor) -> torch.Tensor:
 def instance_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     x = x - x.mean(dim=[2, 3], keepdim=True)
     return x * torch.rsqrt(x.square().mean(dim=[2, 3], keepdim=True) + eps)
-
-
-def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
-
-
-def minibatch_stddev(x: torch.Tensor, group_size: int, num_features: int = 1) -> torch.Tensor:
-    """Append ``num_features`` maps of the average standard deviation over groups of samples
-    (sample ``i`` is in group ``i % (N / G)``, as officially)."""
-    n, c, h, w = x.shape
-    g = min(group_size, n)
-    if n % g != 0:
-        raise ValueError(f'minibatch stddev: batch {n} is not divisible by the group size {g}')
-    y = x.reshape(g, -1, num_features, c // num_features, h, w).float()
-    y = (y - y.mean(dim=0)).square().mean(dim=0).add(1e-8).sqrt()  # [M, F, c, H, W]
-    y = y.mean(dim=[2, 3, 4]).to(x.dtype)  # [M, F]
-    y = y.reshape(-1, num_features, 1, 1).repeat(g, 1, h, w)
-    return torch.cat([x, y], dim=1)
-
-
-def upscale(x: torch.Tensor, factor: int) -> torch.Tensor:
-    return x if factor == 1 else F.interpolate(x, scale_factor=factor, mode='nearest')
-
-
-def downscale(x: torch.Tensor, factor: int) -> torch.Tensor:
-    return x if factor == 1 else F.avg_pool2d(x, factor)
-
-
-def split_lod(lod: float, max_lod: int) -> tuple[int, float]:
-    """``lod`` clamped to ``[0, max_lod]`` as ``(floor, fraction)``."""
-    lod = min(max(float(lod), 0.0), float(max_lod))
-    level = int(math.floor(lod))
-    return level, lod - level

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genforce_core.api import GAN, LOSSES, MODELS
+from genforce_core.api import GAN, LOSSES, MODELS, mix_styles
 
 
 @MODELS.register_module()
@@ -39,27 +39,17 @@ class StyleGAN(GAN):
         return G.num_ws - 2 * int(float(G.synthesis.lod))
 
     def mapping_with_mixing(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        G = self.generator
-        ws = G.mapping(z, c)
-        if self.style_mixing_prob > 0:
-            active = self.active_layers()
-            cutoff = int(torch.randint(1, active, [])) if active > 1 else active
-            if float(torch.rand([])) >= self.style_mixing_prob:
-                cutoff = active
-            if cutoff < active:
-                ws = ws.clone()
-                ws[:, cutoff:] = G.mapping(torch.randn_like(z), c,
-                                           skip_w_avg_update=True)[:, cutoff:]
-        return ws
+        """``ws`` for ``z`` with style mixing over the layers in use at the current lod."""
+        return mix_styles(self.generator.mapping, z, c, self.style_mixing_prob,
+                          self.active_layers())
 
     def generate(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         return self.generator.synthesis(self.mapping_with_mixing(z, c))
 
-    def _d_main_losses(self, real_img: torch.Tensor, real_c: torch.Tensor) -> dict:
-        losses = super()._d_main_losses(real_img, real_c)
-        if self.r1 is not None:
-            losses.update(self.r1(self, real_img, real_c))
-        return losses
+    def extra_d_losses(self, real_img: torch.Tensor, real_c: torch.Tensor,
+                       fake_img: torch.Tensor, real_logits: torch.Tensor) -> dict:
+        """R1 in every discriminator step (not lazily), as officially."""
+        return self.r1(self, real_img, real_c) if self.r1 is not None else {}
 
     @torch.no_grad()
     def synthesize(self, z: torch.Tensor, c: torch.Tensor | None = None,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from genforce_core.api import GAN, MODELS
+from genforce_core.api import GAN, MODELS, mix_styles
 
 
 @MODELS.register_module()
@@ -24,18 +24,7 @@ class StyleGAN2(GAN):
     def mapping_with_mixing(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """``ws`` for ``z``; with probability ``style_mixing_prob`` the layers from a random
         cutoff in ``[1, num_ws)`` come from a second random latent (no ``w_avg`` update)."""
-        G = self.generator
-        ws = G.mapping(z, c)
-        if self.style_mixing_prob > 0:
-            num_ws = ws.shape[1]
-            cutoff = int(torch.randint(1, num_ws, []))
-            if float(torch.rand([])) >= self.style_mixing_prob:
-                cutoff = num_ws
-            if cutoff < num_ws:
-                ws = ws.clone()
-                ws[:, cutoff:] = G.mapping(torch.randn_like(z), c,
-                                           skip_w_avg_update=True)[:, cutoff:]
-        return ws
+        return mix_styles(self.generator.mapping, z, c, self.style_mixing_prob)
 
     def generate(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         return self.generator.synthesis(self.mapping_with_mixing(z, c))

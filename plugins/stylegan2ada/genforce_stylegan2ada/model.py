@@ -105,20 +105,14 @@ class StyleGAN2ADA(StyleGAN2):
     def discriminate(self, img: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         return self.discriminator(self.augment_pipe(img), c)
 
-    def _d_main_losses(self, real_img: torch.Tensor, real_c: torch.Tensor) -> dict:
-        gen_c = self._gen_c(real_c)
-        with torch.no_grad():
-            fake_img = self.generate(self.sample_z(real_img.shape[0]), gen_c)
-        fake_logits = self.discriminate(fake_img, gen_c)
-        real_logits = self.discriminate(real_img, real_c)
-        losses = self.loss.d_loss(real_logits, fake_logits)
-        losses['score_real'] = real_logits.detach().mean()
-        losses['score_fake'] = fake_logits.detach().mean()
+    def extra_d_losses(self, real_img: torch.Tensor, real_c: torch.Tensor,
+                       fake_img: torch.Tensor, real_logits: torch.Tensor) -> dict:
+        """No extra terms; collects the sign of the real logits for the ADA heuristic."""
         if self.ada_target is not None:
             signs = real_logits.detach().sign()
             self.ada_stats += torch.stack([signs.sum().round().long(),
                                            torch.tensor(signs.numel(), device=signs.device)])
-        return losses
+        return {}
 
     def train_step(self, data: dict, optim_wrapper) -> dict[str, Any]:
         seen_before = int(self.images_seen)
