@@ -138,7 +138,7 @@ def test_plugin_folder_layout(short):
     assert versions == [_pyproject(base)['project']['version']]
     plugin_src = (base / package / 'plugin.py').read_text()
     assert re.search(r"^GENFORCE_PLUGIN_API = '1\.\d+'$", plugin_src, re.M)
-    assert 'from genforce_core import hookimpl' in plugin_src
+    assert re.search(r'^from genforce_core\.api import .*\bhookimpl\b', plugin_src, re.M)
     assert (base / 'tests' / f'test_plugin_{short}.py').is_file()
 
 
