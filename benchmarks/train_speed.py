@@ -27,13 +27,12 @@ the median round gives the iteration time and the overhead in % of the plain ite
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os.path as osp
 import platform
 import sys
 import time
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import torch
@@ -95,20 +94,11 @@ def skip_reason(device: str, ops: str, precision: str) -> str | None:
     return None
 
 
-@contextlib.contextmanager
-def ops_implementation(ops: str) -> Iterator[None]:
-    """StyleGAN2 ops through their CUDA kernels ('cuda') or the reference path ('ref')."""
-    try:
-        from genforce_stylegan2.ops import _dispatch
-    except ImportError:  # a config without StyleGAN2 ops
-        yield
-        return
-    previous = _dispatch.force_reference
-    _dispatch.force_reference = ops == 'ref'
-    try:
-        yield
-    finally:
-        _dispatch.force_reference = previous
+def ops_implementation(ops: str) -> AbstractContextManager[None]:
+    """Every plugin's ops through their CUDA kernels ('cuda') or the reference path ('ref')."""
+    from genforce_core.api import reference_ops
+
+    return reference_ops(ops == 'ref')
 
 
 def measure(config: str, batch: int, iters: int, warmup: int, device: str,

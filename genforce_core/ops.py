@@ -24,6 +24,7 @@ toolkit — which is what CI and ``tools/compile_ops.py`` use to prove the sourc
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import os
 import shutil
@@ -42,7 +43,7 @@ import torch
 __all__ = [
     'GenforceOpsWarning', 'BuildError', 'load_extension', 'compile_only', 'op_status',
     'build_log', 'warn_reference_once', 'cache_root', 'build_dir', 'source_hash',
-    'acquire_build_lock', 'toolchain_problem', 'reset',
+    'acquire_build_lock', 'toolchain_problem', 'reset', 'reference_ops', 'reference_forced',
 ]
 
 HEADER_SUFFIXES = ('.h', '.hpp', '.cuh', '.inl')
@@ -527,6 +528,29 @@ def warn_reference_once(op_name: str, reason: str) -> None:
     warnings.warn(f'genforce: {op_name} uses the reference PyTorch implementation ({reason}); '
                   'results are the same but slower. `genforce plugins` shows the status of '
                   'every custom op.', GenforceOpsWarning, stacklevel=3)
+
+
+# The one switch every plugin's op dispatch honours (instead of per-plugin module globals).
+_reference_forced: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    'genforce_reference_ops', default=False)
+
+
+@contextlib.contextmanager
+def reference_ops(enabled: bool = True) -> Iterator[None]:
+    """Inside the block, every plugin op whose implementation is left to the dispatch runs its
+    reference PyTorch path, CUDA tensors included (benchmarks, debugging); an op asked
+    explicitly for its CUDA kernel keeps it. ``enabled=False`` lifts an outer block."""
+    token = _reference_forced.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _reference_forced.reset(token)
+
+
+def reference_forced() -> bool:
+    """Whether the calling code runs inside :func:`reference_ops`: op dispatchers check this
+    before they pick a CUDA kernel."""
+    return _reference_forced.get()
 
 
 def reset(name: str | None = None) -> None:

@@ -333,7 +333,6 @@ def test_conv2d_resample_second_order():
 def fresh_dispatch(monkeypatch):
     monkeypatch.setattr(_dispatch, '_modules', {})
     monkeypatch.setattr(_dispatch, '_warned', set())
-    monkeypatch.setattr(_dispatch, 'force_reference', False)
     return _dispatch
 
 
@@ -344,6 +343,22 @@ def test_dispatch_uses_an_available_kernel_module(fresh_dispatch, monkeypatch):
     monkeypatch.setitem(sys.modules, name, fake)
     assert fresh_dispatch.cuda_module('bias_act') is fake
     assert fresh_dispatch.status('bias_act') == 'cuda'
+
+
+def test_reference_ops_block_takes_the_reference_path(fresh_dispatch, monkeypatch):
+    from genforce_core.api import reference_forced, reference_ops
+
+    name = 'genforce_stylegan2.ops.bias_act_cuda'
+    fake = types.ModuleType(name)
+    fake.is_available = lambda: True
+    monkeypatch.setitem(sys.modules, name, fake)
+    with reference_ops():
+        assert reference_forced()
+        assert fresh_dispatch.cuda_module('bias_act') is None
+        assert fresh_dispatch.status('bias_act') == 'reference'
+        with reference_ops(False):  # an inner block lifts it
+            assert fresh_dispatch.cuda_module('bias_act') is fake
+    assert not reference_forced() and fresh_dispatch.cuda_module('bias_act') is fake
 
 
 def test_dispatch_falls_back_when_unavailable(fresh_dispatch, monkeypatch):
@@ -371,3 +386,19 @@ def test_bad_impl_is_rejected():
         bias_act(torch.zeros(1), impl='triton')
     with pytest.raises(ValueError, match='impl'):
         upfirdn2d(torch.zeros(1, 1, 2, 2), None, impl='triton')
+
+
+def test_one_activation_table_feeds_both_paths_and_matches_the_kernel_enum():
+    import re
+    from pathlib import Path
+
+    from genforce_stylegan2.ops import bias_act_cuda
+
+    header = (Path(bias_act_cuda.__file__).parent / 'cuda' / 'bias_act.h').read_text()
+    block = header[header.index('enum Act'):]
+    block = block[:block.index('};')]
+    enum = {name.lower(): int(value) for name, value in re.findall(r'k(\w+) = (\d+)', block)}
+    assert {name: spec.cuda_id for name, spec in activation_funcs.items()} == enum
+    assert bias_act_cuda.ACTIVATIONS == {
+        name: (spec.cuda_id, spec.def_alpha, spec.def_gain, spec.piecewise_linear)
+        for name, spec in activation_funcs.items()}

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from genforce_core.api import warn_reference_once
+from genforce_core.api import reference_forced, warn_reference_once
 
 
 def blur_filter(taps: Sequence[float] = (1, 2, 1), normalize: bool = True) -> torch.Tensor:
@@ -49,12 +49,14 @@ def blur2d(x: torch.Tensor, f: torch.Tensor, flip_filter: bool = False,
            impl: str = 'auto') -> torch.Tensor:
     """Blur ``x`` ``[N, C, H, W]`` with ``f`` ``[fh, fw]`` (output of the same size).
 
-    ``impl``: ``'auto'`` (CUDA kernel for CUDA tensors when available), ``'cuda'`` or
-    ``'reference'``.
+    ``impl``: ``'auto'`` (CUDA kernel for CUDA tensors when available, unless inside
+    :func:`genforce_core.api.reference_ops`), ``'cuda'`` or ``'reference'``.
     """
     _check(x, f)
     if impl not in ('auto', 'cuda', 'reference'):
         raise ValueError(f"impl must be 'auto', 'cuda' or 'reference', got {impl!r}")
+    if impl == 'auto' and reference_forced():
+        impl = 'reference'
     if impl != 'reference' and x.is_cuda:
         from . import blur2d_cuda
 

@@ -11,15 +11,16 @@ import importlib
 import warnings
 from types import ModuleType
 
+from genforce_core.api import reference_forced
+
 _modules: dict[str, ModuleType | None] = {}
 _warned: set[str] = set()
-force_reference = False  # True: CUDA tensors take the reference path too (benchmarks, debugging)
 
 
 def cuda_module(op: str) -> ModuleType | None:
     """The loaded ``genforce_stylegan2.ops.<op>_cuda`` module, or None when it is unusable (or
-    :data:`force_reference` is set)."""
-    if force_reference:
+    the caller runs inside :func:`genforce_core.api.reference_ops`)."""
+    if reference_forced():
         return None
     if op not in _modules:
         module: ModuleType | None
@@ -35,7 +36,7 @@ def cuda_module(op: str) -> ModuleType | None:
 
 def warn_reference(op: str) -> None:
     """Warn once per op that a CUDA tensor goes through the slower reference implementation."""
-    if op in _warned or force_reference:
+    if op in _warned or reference_forced():
         return
     _warned.add(op)
     warnings.warn(f'genforce_stylegan2: the CUDA kernel of {op} is not available; using the '

@@ -21,23 +21,25 @@ from . import _dispatch
 
 @dataclass(frozen=True)
 class Activation:
-    """One entry of the activation table."""
+    """One entry of the activation table (the only one: the CUDA path reads it too)."""
 
     func: Callable[[torch.Tensor, float], torch.Tensor]
     def_alpha: float
     def_gain: float
+    cuda_id: int  # enum Act in cuda/bias_act.h
+    piecewise_linear: bool  # second derivative identically zero
 
 
 activation_funcs: dict[str, Activation] = {
-    'linear': Activation(lambda x, a: x, 0.0, 1.0),
-    'relu': Activation(lambda x, a: F.relu(x), 0.0, math.sqrt(2)),
-    'lrelu': Activation(lambda x, a: F.leaky_relu(x, a), 0.2, math.sqrt(2)),
-    'tanh': Activation(lambda x, a: torch.tanh(x), 0.0, 1.0),
-    'sigmoid': Activation(lambda x, a: torch.sigmoid(x), 0.0, 1.0),
-    'elu': Activation(lambda x, a: F.elu(x), 0.0, 1.0),
-    'selu': Activation(lambda x, a: F.selu(x), 0.0, 1.0),
-    'softplus': Activation(lambda x, a: F.softplus(x), 0.0, 1.0),
-    'swish': Activation(lambda x, a: torch.sigmoid(x) * x, 0.0, math.sqrt(2)),
+    'linear': Activation(lambda x, a: x, 0.0, 1.0, 0, True),
+    'relu': Activation(lambda x, a: F.relu(x), 0.0, math.sqrt(2), 1, True),
+    'lrelu': Activation(lambda x, a: F.leaky_relu(x, a), 0.2, math.sqrt(2), 2, True),
+    'tanh': Activation(lambda x, a: torch.tanh(x), 0.0, 1.0, 3, False),
+    'sigmoid': Activation(lambda x, a: torch.sigmoid(x), 0.0, 1.0, 4, False),
+    'elu': Activation(lambda x, a: F.elu(x), 0.0, 1.0, 5, False),
+    'selu': Activation(lambda x, a: F.selu(x), 0.0, 1.0, 6, False),
+    'softplus': Activation(lambda x, a: F.softplus(x), 0.0, 1.0, 7, False),
+    'swish': Activation(lambda x, a: torch.sigmoid(x) * x, 0.0, math.sqrt(2), 8, False),
 }
 
 

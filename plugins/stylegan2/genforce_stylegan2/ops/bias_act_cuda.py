@@ -7,7 +7,6 @@ whose own backward uses the kernel's second-derivative mode, so first and second
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -15,23 +14,17 @@ from torch.autograd.function import once_differentiable
 
 from genforce_core.api import CudaExtension
 
+from .bias_act import activation_funcs
+
 EXTENSION = 'genforce_stylegan2_bias_act'
 _CUDA_DIR = Path(__file__).resolve().parent / 'cuda'
 SOURCES = [_CUDA_DIR / 'bias_act_bindings.cpp', _CUDA_DIR / 'bias_act.cu']
 
 # name -> (kernel id (enum Act in cuda/bias_act.h), default alpha, default gain,
-#          second derivative identically zero)
+#          second derivative identically zero): a view of the one activation table.
 ACTIVATIONS: dict[str, tuple[int, float, float, bool]] = {
-    'linear': (0, 0.0, 1.0, True),
-    'relu': (1, 0.0, math.sqrt(2), True),
-    'lrelu': (2, 0.2, math.sqrt(2), True),
-    'tanh': (3, 0.0, 1.0, False),
-    'sigmoid': (4, 0.0, 1.0, False),
-    'elu': (5, 0.0, 1.0, False),
-    'selu': (6, 0.0, 1.0, False),
-    'softplus': (7, 0.0, 1.0, False),
-    'swish': (8, 0.0, math.sqrt(2), False),
-}
+    name: (spec.cuda_id, spec.def_alpha, spec.def_gain, spec.piecewise_linear)
+    for name, spec in activation_funcs.items()}
 
 _LINEAR_PIECES = {v[0]: v[3] for v in ACTIVATIONS.values()}  # id -> act'' == 0
 

@@ -6,7 +6,7 @@
 
 namespace genforce {
 
-// Activation ids; must match _ACTIVATIONS in bias_act_cuda.py.
+// Activation ids; must match the cuda_id column of activation_funcs in bias_act.py.
 enum Act : int {
   kLinear = 0,
   kRelu = 1,
