@@ -46,25 +46,20 @@ def blur2d_reference(x: torch.Tensor, f: torch.Tensor, flip_filter: bool = False
 
 
 def blur2d(x: torch.Tensor, f: torch.Tensor, flip_filter: bool = False,
-           impl: str = 'auto') -> torch.Tensor:
+           impl: str = 'cuda') -> torch.Tensor:
     """Blur ``x`` ``[N, C, H, W]`` with ``f`` ``[fh, fw]`` (output of the same size).
 
-    ``impl``: ``'auto'`` (CUDA kernel for CUDA tensors when available, unless inside
-    :func:`genforce_core.api.reference_ops`), ``'cuda'`` or ``'reference'``.
+    ``impl`` follows every plugin's op convention: ``'cuda'`` takes the CUDA kernel for CUDA
+    tensors when it is available (not inside :func:`genforce_core.api.reference_ops`; the
+    reference path otherwise, with one warning), ``'ref'`` always the reference path.
     """
     _check(x, f)
-    if impl not in ('auto', 'cuda', 'reference'):
-        raise ValueError(f"impl must be 'auto', 'cuda' or 'reference', got {impl!r}")
-    if impl == 'auto' and reference_forced():
-        impl = 'reference'
-    if impl != 'reference' and x.is_cuda:
+    if impl not in ('cuda', 'ref'):
+        raise ValueError(f"impl must be 'cuda' or 'ref', got {impl!r}")
+    if impl == 'cuda' and x.is_cuda and not reference_forced():
         from . import blur2d_cuda
 
         if blur2d_cuda.is_available():
             return blur2d_cuda.blur2d(x, f, flip_filter)
-        if impl == 'cuda':
-            raise RuntimeError(f'blur2d CUDA kernel unavailable: {blur2d_cuda.status()}')
         warn_reference_once('blur2d', f'CUDA kernel: {blur2d_cuda.status()}')
-    elif impl == 'cuda':
-        raise ValueError('blur2d impl="cuda" needs a CUDA tensor')
     return blur2d_reference(x, f, flip_filter)
