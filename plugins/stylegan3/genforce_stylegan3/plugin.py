@@ -3,7 +3,7 @@
 Work in progress. :func:`genforce_register_modules` imports :mod:`genforce_stylegan3.networks`,
 which registers ``StyleGAN3Generator`` (it reproduces the official T and R generators), and
 :mod:`.model`, the ``StyleGAN3`` training model (StyleGAN2 training with StyleGAN3's EMA rule;
-the discriminator-input blur is still missing). The discriminator is the StyleGAN2 plugin's
+with the blur of the discriminator's inputs at the start). The discriminator is the StyleGAN2 plugin's
 ``StyleGAN2Discriminator``.
 """
 from __future__ import annotations
