@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE_DIRS = {
     'genforce_core': REPO / 'genforce_core' / 'configs',
     **{f'genforce_{short}': REPO / 'plugins' / short / f'genforce_{short}' / 'configs'
-       for short in ('inversion', 'pggan', 'stylegan', 'stylegan2', 'stylegan2ada')},
+       for short in ('inversion', 'pggan', 'stylegan', 'stylegan2', 'stylegan2ada',
+                     'stylegan3')},
 }
 REPO_CONFIGS = sorted((REPO / 'configs').rglob('*.py'))
 GAN_BASE = "genforce_core::_base_/gan.py"

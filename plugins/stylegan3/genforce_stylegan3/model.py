@@ -11,6 +11,7 @@ import torch
 
 from genforce_core.api import MODELS, mix_styles
 from genforce_stylegan2.model import StyleGAN2
+from genforce_stylegan2ada.model import StyleGAN2ADA
 
 from .blur import blur_images, blur_sigma
 
@@ -67,3 +68,16 @@ class StyleGAN3(StyleGAN2):
             return super()._d_main_losses(real_img, real_c)
         finally:
             self._update_emas = False
+
+
+@MODELS.register_module()
+class StyleGAN3ADA(StyleGAN3, StyleGAN2ADA):
+    """StyleGAN3 with adaptive discriminator augmentation (the official default ``--aug=ada``)
+    and transfer learning (``init_from``, ``freeze_d``) of the StyleGAN2-ADA plugin.
+
+    The discriminator's inputs are blurred first, then augmented.
+
+    Args:
+        **kwargs: The :class:`StyleGAN3` (``blur_init_sigma``, ``blur_fade_kimg``) and
+            :class:`~genforce_stylegan2ada.model.StyleGAN2ADA` arguments.
+    """

@@ -3,8 +3,10 @@
 Work in progress. :func:`genforce_register_modules` imports :mod:`genforce_stylegan3.networks`,
 which registers ``StyleGAN3Generator`` (it reproduces the official T and R generators), and
 :mod:`.model`, the ``StyleGAN3`` training model (StyleGAN2 training with StyleGAN3's EMA rule;
-with the blur of the discriminator's inputs at the start). The discriminator is the StyleGAN2 plugin's
-``StyleGAN2Discriminator``.
+with the blur of the discriminator's inputs at the start) and ``StyleGAN3ADA`` (with the
+StyleGAN2-ADA plugin's augmentation). The discriminator is the StyleGAN2 plugin's
+``StyleGAN2Discriminator``. The configs (``stylegan3t_*``, ``stylegan3r_*``) ship in
+``configs/``.
 """
 from __future__ import annotations
 
@@ -19,6 +21,14 @@ GENFORCE_PLUGIN_API = '1.0'
 def genforce_register_modules() -> None:
     """Import the plugin's modules; their registrations land in the core registries."""
     from . import model, networks  # noqa: F401
+
+
+@hookimpl
+def genforce_config_dirs() -> list[str]:
+    """The configs shipped in this package (``genforce configs`` lists them)."""
+    import os.path as osp
+
+    return [osp.join(osp.dirname(__file__), 'configs')]
 
 
 @hookimpl

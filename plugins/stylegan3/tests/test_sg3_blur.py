@@ -108,3 +108,16 @@ def test_bad_blur_settings_are_refused():
     cfg = plugin.genforce_test_models()[0]['model']
     with pytest.raises(ValueError, match='blur_init_sigma'):
         MODELS.build(dict(cfg, blur_init_sigma=-1.0))
+
+
+def test_with_ada_the_images_are_blurred_then_augmented():
+    load_plugins()
+    cfg = dict(plugin.genforce_test_models()[0]['model'], type='StyleGAN3ADA',
+               blur_init_sigma=1.5, augment=dict(type='AugmentPipe', preset='bgc', p=0.0))
+    model = MODELS.build(cfg)
+    seen = []
+    model.augment_pipe.register_forward_hook(lambda mod, args, out: seen.append(args[0]))
+    img, c = torch.randn(2, 3, 16, 16), torch.zeros(2, 0)
+    with torch.no_grad():
+        model.discriminate(img, c)
+    assert torch.equal(seen[0], blur_images(img, 1.5))

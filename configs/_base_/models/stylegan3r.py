@@ -1,0 +1,1 @@
+../../../plugins/stylegan3/genforce_stylegan3/configs/_base_/models/stylegan3r.py

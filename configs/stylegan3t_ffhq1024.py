@@ -1,0 +1,1 @@
+../plugins/stylegan3/genforce_stylegan3/configs/stylegan3t_ffhq1024.py

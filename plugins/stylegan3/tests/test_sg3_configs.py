@@ -1,0 +1,77 @@
+"""The packaged StyleGAN3 configs: every one loads and passes the training checks with the
+official hyperparameters, and the tiny shapes32 one trains."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from genforce_core.config import load_config, packaged_configs
+from genforce_core.validate import validate_config
+
+REPO = Path(__file__).resolve().parents[3]
+PLUGIN_CONFIGS = Path(__file__).resolve().parents[1] / 'genforce_stylegan3' / 'configs'
+# name: (model type, G channel base, G channel max, conv kernel, R1 gamma, blur sigma,
+#        total kimg)
+EXPECTED = {
+    'stylegan3t_ffhq1024': ('StyleGAN3', 32768, 512, 3, 32.8, 0, 25000),
+    'stylegan3r_ffhq1024': ('StyleGAN3', 65536, 1024, 1, 32.8, 10, 25000),
+    'stylegan3t_afhqv2512': ('StyleGAN3ADA', 32768, 512, 3, 8.2, 0, 25000),
+    'stylegan3r_afhqv2512': ('StyleGAN3ADA', 65536, 1024, 1, 16.4, 10, 25000),
+    'stylegan3t_metfacesu1024': ('StyleGAN3ADA', 32768, 512, 3, 6.6, 0, 5000),
+    'stylegan3r_metfacesu1024': ('StyleGAN3ADA', 65536, 1024, 1, 6.6, 10, 5000),
+    'stylegan3t_cifar10': ('StyleGAN3', 16384, 512, 3, 0.01, 0, 100000),
+    'stylegan3t_shapes32': ('StyleGAN3', 1024, 32, 3, 0.01, 0, 60),
+}
+
+
+def test_the_plugin_ships_exactly_these_configs_each_linked_from_the_repository():
+    shipped = {c.name: c for c in packaged_configs() if c.name.startswith('stylegan3')}
+    assert set(shipped) == set(EXPECTED)
+    for name, entry in shipped.items():
+        assert entry.path.resolve().parent == PLUGIN_CONFIGS.resolve()
+        assert (REPO / 'configs' / f'{name}.py').resolve() == entry.path.resolve()
+
+
+@pytest.mark.parametrize('name', sorted(EXPECTED))
+def test_every_config_validates_with_the_official_settings(name):
+    cfg = load_config(name, {'train_dataloader.dataset.path': 'builtin:shapes32'})
+    validate_config(cfg, name, train=True)
+    model, G = cfg.model, cfg.model.generator
+    kind, base, cmax, kernel, gamma, sigma, kimg = EXPECTED[name]
+    assert (model.type, G.channel_base, G.channel_max, G.conv_kernel) == (kind, base, cmax,
+                                                                          kernel)
+    assert G.use_radial_filters is (kernel == 1)
+    assert (model.d_reg.gamma, model.blur_init_sigma, cfg.train_cfg.total_kimg) == (
+        gamma, sigma, kimg)
+    assert G.mapping_kwargs.num_layers == 2
+    assert model.g_reg is None and model.style_mixing_prob == 0
+    if name.endswith(('1024', '512')):  # the official runs: batch 32 on 8 GPUs
+        assert cfg.train_dataloader.batch_size == 4
+        opt = cfg.optim_wrapper
+        assert (opt.generator.optimizer.lr, opt.discriminator.optimizer.lr) == (0.0025, 0.002)
+        assert model.ema.half_life_kimg == 10 and model.blur_fade_kimg == 200
+        assert G.magnitude_ema_beta == pytest.approx(0.5 ** (32 / 20000))
+        assert model.discriminator.channel_base == 32768
+        assert model.discriminator.channel_max == 512
+
+
+@pytest.mark.slow
+def test_the_shapes32_config_trains_a_few_iterations(tmp_path):
+    from genforce_core.data.builtin import ensure_builtin_dataset
+
+    data = ensure_builtin_dataset(tmp_path, resolution=32, num_images=32)
+    options = [f'train_dataloader.dataset.path={data}', 'train_dataloader.num_workers=0',
+               'train_dataloader.persistent_workers=False', 'train_cfg.total_kimg=0.024',
+               'default_hooks.logger.interval=1']
+    proc = subprocess.run(
+        [sys.executable, '-m', 'genforce_core.cli.main', 'train', 'stylegan3t_shapes32',
+         '--work-dir', str(tmp_path / 'work'), '--cfg-options', *options],
+        capture_output=True, text=True, timeout=900, env=dict(os.environ, OMP_NUM_THREADS='1'))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert 'loss_d_real' in out and 'kimg' in out
+    assert list((tmp_path / 'work').rglob('*.pth')), 'no checkpoint written'
