@@ -116,6 +116,9 @@ ORIGINALS: dict[str, Original] = {
                                  'load_network_pkl', _stylegan2ada),
     'stylegan2_rosinality': Original(('model',), "rosinality's stylegan2-pytorch", 'Generator',
                                      _rosinality),
+    # NVIDIA's stylegan3 repository has the same loader (its G takes noise_mode too).
+    'stylegan3_pth': Original(('dnnlib', 'legacy'), "NVIDIA's stylegan3", 'load_network_pkl',
+                              _stylegan2ada),
 }
 
 

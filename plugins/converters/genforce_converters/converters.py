@@ -57,9 +57,9 @@ def _meta(source: Path, fmt: str, **extra: Any) -> dict[str, Any]:
 def _check_not_stylegan3(sd: dict, obj: Any, source: Path) -> None:
     src = getattr(obj, 'module_src', None) or ''
     if 'synthesis.input.freqs' in sd or 'class SynthesisInput' in src:
-        raise CheckpointError(f'{source} holds a StyleGAN3 (alias-free) generator; genforce has '
-                              'StyleGAN2-family networks only. StyleGAN3-era pickles of '
-                              'StyleGAN2 networks (cfg stylegan2) convert fine.')
+        raise CheckpointError(f'{source} holds a StyleGAN3 (alias-free) generator: use the '
+                              'stylegan3_pth converter. StyleGAN3-era pickles of StyleGAN2 '
+                              'networks (cfg stylegan2) convert with this one.')
 
 
 def _generator_kwargs(obj: Any, sd: dict) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 * :func:`genforce_register_modules` imports :mod:`.converters`, which registers the converters
   (``stylegan2ada_pth``, ``stylegan2_tf``, ``stylegan2ada_tf``, ``stylegan2_rosinality``,
-  ``genforce_v1``) and :mod:`.tf_legacy` (``stylegan_tf``, ``pggan_tf``) in the core
-  ``CONVERTERS`` registry;
+  ``genforce_v1``), :mod:`.tf_legacy` (``stylegan_tf``, ``pggan_tf``) and
+  :mod:`.stylegan3_pth` (``stylegan3_pth``) in the core ``CONVERTERS`` registry;
 * :func:`genforce_model_zoo` contributes the published official StyleGAN, StyleGAN2 and
   StyleGAN2-ADA models (:mod:`.zoo_entries`);
 * :func:`genforce_add_cli_commands` adds ``genforce convert``.
@@ -20,7 +20,7 @@ GENFORCE_PLUGIN_API = '1.0'
 @hookimpl
 def genforce_register_modules() -> None:
     """Import the converters; their ``@CONVERTERS.register_module()`` lands in the core."""
-    from . import converters, tf_legacy  # noqa: F401
+    from . import converters, stylegan3_pth, tf_legacy  # noqa: F401
 
 
 @hookimpl
