@@ -4,8 +4,8 @@
   (``stylegan2ada_pth``, ``stylegan2_tf``, ``stylegan2ada_tf``, ``stylegan2_rosinality``,
   ``genforce_v1``), :mod:`.tf_legacy` (``stylegan_tf``, ``pggan_tf``) and
   :mod:`.stylegan3_pth` (``stylegan3_pth``) in the core ``CONVERTERS`` registry;
-* :func:`genforce_model_zoo` contributes the published official StyleGAN, StyleGAN2 and
-  StyleGAN2-ADA models (:mod:`.zoo_entries`);
+* :func:`genforce_model_zoo` contributes the published official StyleGAN, StyleGAN2,
+  StyleGAN2-ADA and StyleGAN3 models (:mod:`.zoo_entries`);
 * :func:`genforce_add_cli_commands` adds ``genforce convert``.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ def genforce_register_modules() -> None:
 
 @hookimpl
 def genforce_model_zoo() -> list[dict[str, Any]]:
-    """The official StyleGAN / StyleGAN2 / StyleGAN2-ADA releases."""
+    """The official StyleGAN / StyleGAN2 / StyleGAN2-ADA / StyleGAN3 releases."""
     from .zoo_entries import ENTRIES
 
     return [dict(entry) for entry in ENTRIES]

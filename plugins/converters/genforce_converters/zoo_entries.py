@@ -13,6 +13,11 @@ from typing import Any
 _ADA = 'https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/'
 _SG2 = 'https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/'
 _SG1 = 'https://nvlabs-fi-cdn.nvidia.com/stylegan/networks/'
+_SG3 = 'https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan3/versions/1/files/'
+# The StyleGAN3 release (Karras et al. 2021): T and R networks of each dataset ('-U': unaligned).
+_SG3_MODELS = (('ffhq', 1024, 'FFHQ'), ('ffhqu', 1024, 'FFHQ-U'), ('ffhqu', 256, 'FFHQ-U'),
+               ('metfaces', 1024, 'MetFaces'), ('metfacesu', 1024, 'MetFaces-U'),
+               ('afhqv2', 512, 'AFHQv2'))
 
 
 def _entry(name: str, family: str, resolution: int, dataset: str, url: str, converter: str,
@@ -59,4 +64,8 @@ ENTRIES: list[dict[str, Any]] = [
            _SG1 + 'karras2019stylegan-cars-512x384.pkl', 'stylegan_tf', 3.27),
     _entry('stylegan-cats256', 'stylegan', 256, 'LSUN Cat',
            _SG1 + 'karras2019stylegan-cats-256x256.pkl', 'stylegan_tf', 8.53),
+    # StyleGAN3 (PyTorch release); FIDs not recorded here.
+    *(_entry(f'stylegan3{cfg}-{data}{res}', 'stylegan3', res, dataset,
+             f'{_SG3}stylegan3-{cfg}-{data}-{res}x{res}.pkl', 'stylegan3_pth', None)
+      for cfg in ('t', 'r') for data, res, dataset in _SG3_MODELS),
 ]

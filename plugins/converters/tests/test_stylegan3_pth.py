@@ -147,3 +147,19 @@ def test_convert_test_num_and_the_opt_in_comparison(tmp_path, monkeypatch, capsy
     assert marker.exists()
     diff = float(out.split('Max difference to the original over 2 images: ')[1].split()[0])
     assert diff < 1e-5
+
+
+def test_a_stylegan3_zoo_entry_converts_its_file(tmp_path, monkeypatch, capsys):
+    from genforce_core.cli.main import main
+
+    G, D, g_kwargs, d_kwargs, io = _official('r')
+    src = write_stylegan2ada_pickle(tmp_path / 'stylegan3-r-ffhqu-256x256.pkl', G, D, g_kwargs,
+                                    d_kwargs)
+    monkeypatch.setenv('GENFORCE_ZOO_CACHE', str(tmp_path / 'cache'))
+    assert main(['zoo', 'download', 'stylegan3r-ffhqu256', '--from', str(src),
+                 '--no-verify']) == 0
+    out = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out.is_file() and load_checkpoint(out)['meta']['format'] == 'stylegan3_pth'
+    with torch.no_grad():
+        img = load_generator(out).synthesis(io['ws'][:1])
+    assert (img - io['img'][:1]).abs().max() < 1e-4

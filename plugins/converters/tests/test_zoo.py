@@ -120,10 +120,12 @@ def test_plugin_entries_are_complete_and_official():
     names = [e['name'] for e in ENTRIES]
     assert len(names) == len(set(names))
     families = {e['family'] for e in ENTRIES}
-    assert {'stylegan', 'stylegan2', 'stylegan2ada'} <= families
+    assert {'stylegan', 'stylegan2', 'stylegan2ada', 'stylegan3'} <= families
     for entry in ENTRIES:
         assert ZOO_KEYS <= set(entry), entry['name']
-        assert entry['url'].startswith('https://nvlabs-fi-cdn.nvidia.com/')
+        host = ('https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan3/'
+                if entry['family'] == 'stylegan3' else 'https://nvlabs-fi-cdn.nvidia.com/')
+        assert entry['url'].startswith(host)
         assert entry['sha256'] is None  # never guessed; see zoo_entries.py
     listed = {e['name'] for e in zoo.list_entries()}
     assert set(names) <= listed
