@@ -75,3 +75,28 @@ def test_the_shapes32_config_trains_a_few_iterations(tmp_path):
     assert proc.returncode == 0, out[-3000:]
     assert 'loss_d_real' in out and 'kimg' in out
     assert list((tmp_path / 'work').rglob('*.pth')), 'no checkpoint written'
+
+
+@pytest.mark.parametrize('name', ['stylegan3r_afhqv2512', 'stylegan3t_metfacesu1024'])
+def test_the_ada_configs_build_and_train_one_step(name):
+    """The configs' model arguments (ADA, transfer, blur) build, with tiny networks."""
+    import torch
+
+    from genforce_core.api import MODELS, load_plugins
+    from genforce_stylegan3 import plugin
+
+    load_plugins()
+    tiny = plugin.genforce_test_models()[1]['model']
+    cfg = load_config(name)
+    model_cfg = cfg.model.to_dict()
+    model_cfg['generator'] = tiny['generator']  # replace, not merge
+    model_cfg['discriminator'] = tiny['discriminator']
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg).train()
+    assert type(model).__name__ == 'StyleGAN3ADA' and model.ada_kimg == 100
+    assert model.blur_sigma == cfg.model.blur_init_sigma
+    real, c = torch.randn(4, 3, 16, 16), torch.zeros(4, 0)
+    losses = model._d_main_losses(real, c)
+    losses.update(model.d_reg(model, real, c))
+    assert all(torch.isfinite(v).all() for k, v in losses.items() if k.startswith('loss'))
+    assert int(model.ada_stats[1]) == 4  # the real logits' signs were collected for ADA
