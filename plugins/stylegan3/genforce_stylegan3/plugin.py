@@ -39,9 +39,10 @@ def genforce_op_status() -> dict[str, str]:
 
 @hookimpl
 def genforce_test_models() -> list[dict[str, Any]]:
-    """Tiny models for the core's contract suite (``genforce_core.testing``)."""
+    """Tiny models for the core's contract suite (``genforce_core.testing``): T and R, and an
+    R with augmentation and the blur of D's inputs (``StyleGAN3ADA``)."""
     nets = dict(c_dim=0, img_resolution=16, img_channels=3)
-    return [dict(name=f'stylegan3{cfg}_tiny', model=dict(
+    models = [dict(name=f'stylegan3{cfg}_tiny', model=dict(
         type='StyleGAN3',
         generator=dict(type='StyleGAN3Generator', z_dim=16, w_dim=16,
                        mapping_kwargs=dict(num_layers=2), channel_base=128, channel_max=8,
@@ -51,3 +52,6 @@ def genforce_test_models() -> list[dict[str, Any]]:
                            num_fp16_res=0, **nets),
         d_reg=dict(type='R1Penalty', gamma=1, interval=4), ema=dict(half_life_kimg=0.01)))
         for cfg, kernel, radial in (('t', 3, False), ('r', 1, True))]
+    ada = dict(models[1]['model'], type='StyleGAN3ADA', blur_init_sigma=2.0, blur_fade_kimg=1.0,
+               augment=dict(type='AugmentPipe', preset='bgc', p=0.5), ada_interval=1)
+    return [*models, dict(name='stylegan3r_ada_tiny', model=ada)]
