@@ -100,3 +100,58 @@ def test_the_ada_configs_build_and_train_one_step(name):
     losses.update(model.d_reg(model, real, c))
     assert all(torch.isfinite(v).all() for k, v in losses.items() if k.startswith('loss'))
     assert int(model.ada_stats[1]) == 4  # the real logits' signs were collected for ADA
+
+
+def _train(config: Path, work: Path, kimg: float, *extra: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, '-m', 'genforce_core.cli.main', 'train', str(config),
+         '--work-dir', str(work), *extra, '--cfg-options', f'train_cfg.total_kimg={kimg}'],
+        capture_output=True, text=True, timeout=900, env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def _same(a, b, where: str = 'state') -> None:
+    import torch
+
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _same(a[key], b[key], f'{where}.{key}')
+    elif torch.is_tensor(a):
+        assert torch.equal(a, b), f'{where} differs'
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _same(x, y, f'{where}[{i}]')
+    else:
+        assert a == b, f'{where}: {a} != {b}'
+
+
+@pytest.mark.slow
+def test_training_with_the_input_blur_resumes_exactly(tmp_path):
+    """4 iterations of batch 8 while the blur fades (sigma 4 -> 4/3), straight versus 2 +
+    resume + 2: the same weights, optimizer states and counters."""
+    from genforce_core.checkpoint import load_checkpoint
+    from genforce_core.data.builtin import ensure_builtin_dataset
+
+    data = ensure_builtin_dataset(tmp_path, resolution=32, num_images=32)
+    config = tmp_path / 'sg3_blur_resume.py'
+    config.write_text(
+        f'_base_ = [{str(PLUGIN_CONFIGS / "stylegan3t_shapes32.py")!r}]\n'
+        'model = dict(blur_init_sigma=4.0, blur_fade_kimg=0.048,\n'
+        '             generator=dict(channel_base=256, channel_max=8, num_layers=4))\n'
+        'train_dataloader = dict(num_workers=0, persistent_workers=False, pin_memory=False,\n'
+        f'                        dataset=dict(path={str(data)!r}))\n'
+        "default_hooks = dict(checkpoint=dict(_delete_=True, type='CheckpointHook', interval=2,\n"
+        '                                     by_epoch=False, max_keep_ckpts=10))\n'
+        'custom_hooks = []\n')
+    straight, split = tmp_path / 'straight', tmp_path / 'split'
+    _train(config, straight, 0.032)
+    _train(config, split, 0.016)
+    out = _train(config, split, 0.032, '--resume')
+    assert 'iter_2.pth' in out
+    a, b = (load_checkpoint(path / 'iter_4.pth') for path in (straight, split))
+    assert int(a['state_dict']['images_seen']) == 32
+    _same(a['state_dict'], b['state_dict'], 'state_dict')
+    _same(a['optimizer'], b['optimizer'], 'optimizer')
