@@ -36,12 +36,15 @@ PLUGINS = {
     'stylegan': 'genforce-plugin-stylegan',
     'stylegan2': 'genforce-plugin-stylegan2',
     'stylegan2ada': 'genforce-plugin-stylegan2ada',
+    'stylegan3': 'genforce-plugin-stylegan3',
     'metrics_fid': 'genforce-plugin-metrics-fid',
     'converters': 'genforce-plugin-converters',
     'inversion': 'genforce-plugin-inversion',
 }
 # Plugins that need a sibling plugin, with the range they must declare.
-PLUGIN_DEPENDENCIES = {'stylegan2ada': {'genforce-plugin-stylegan2': '>=0.1,<0.2'}}
+PLUGIN_DEPENDENCIES = {'stylegan2ada': {'genforce-plugin-stylegan2': '>=0.1,<0.2'},
+                       'stylegan3': {'genforce-plugin-stylegan2': '>=0.1,<0.2',
+                                     'genforce-plugin-stylegan2ada': '>=0.1,<0.2'}}
 CORE_RANGE = '>=0.1,<0.2'
 # Package-data globs every plugin declares, and a file each of them must carry into the wheel.
 # (for the plugins that ship configs: a configs/ folder in their package).
