@@ -1,8 +1,11 @@
 """The blur of the discriminator's inputs at the start of StyleGAN3 training.
 
 Early in training every image the discriminator sees (reals and fakes, in every pass) is
-blurred with a Gaussian whose standard deviation fades linearly from ``blur_init_sigma`` to 0
-over the first ``blur_fade_kimg`` thousand images. The sigma depends only on the number of
+blurred with a Gaussian whose width ``sigma`` fades linearly from ``blur_init_sigma`` to 0
+over the first ``blur_fade_kimg`` thousand images. As in the official training, ``sigma`` is
+the distance at which the kernel falls to 1/2 (``2 ** -(x / sigma) ** 2``, a standard
+deviation of ``sigma / sqrt(2 ln 2)``, about 0.85 sigma) and the kernel has ``floor(3 sigma)``
+taps on each side; below sigma 1/3 that is one tap, no blur. The sigma depends only on the number of
 images seen, so a resumed run blurs exactly as the uninterrupted one.
 """
 from __future__ import annotations
@@ -23,20 +26,20 @@ def blur_sigma(images_seen: int, init_sigma: float, fade_kimg: float) -> float:
 
 
 def gaussian_kernel(sigma: float, device: torch.device | str = 'cpu') -> torch.Tensor:
-    """The 1-D Gaussian ``exp(-x^2 / (2 sigma^2))`` on ``x = -r..r`` with ``r = ceil(3 sigma)``,
+    """The 1-D Gaussian ``2 ** -(x / sigma) ** 2`` on ``x = -r..r`` with ``r = floor(3 sigma)``,
     normalised to sum 1 (float32)."""
     if not sigma > 0:
         raise ValueError(f'sigma must be > 0, got {sigma}')
-    radius = math.ceil(3 * sigma)
+    radius = math.floor(3 * sigma)
     x = torch.arange(-radius, radius + 1, dtype=torch.float64, device=device)
-    f = torch.exp(-x.square() / (2 * sigma * sigma))
+    f = torch.exp2(-(x / sigma).square())
     return (f / f.sum()).float()
 
 
 def blur_images(img: torch.Tensor, sigma: float, impl: str = 'cuda') -> torch.Tensor:
     """``img`` (``[N, C, H, W]``) blurred separably with :func:`gaussian_kernel`, same size
-    (zero padding); ``img`` itself when ``sigma`` is 0."""
-    if sigma <= 0:
+    (zero padding); ``img`` itself when the kernel has one tap (``sigma < 1/3``)."""
+    if math.floor(3 * sigma) < 1:
         return img
     f = gaussian_kernel(sigma, img.device)
     return filter2d(img, f.to(img.dtype), impl=impl)

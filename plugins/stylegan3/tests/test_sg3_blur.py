@@ -11,15 +11,17 @@ from genforce_stylegan3 import plugin
 from genforce_stylegan3.blur import blur_images, blur_sigma, gaussian_kernel
 
 
-def test_the_kernel_is_a_normalised_gaussian_of_radius_ceil_3_sigma():
-    for sigma, radius in ((1.0, 3), (0.4, 2), (10.0, 30), (2.5, 8)):
+def test_the_kernel_halves_at_sigma_and_has_floor_3_sigma_taps_per_side():
+    for sigma, radius in ((1.0, 3), (0.4, 1), (10.0, 30), (2.5, 7)):
         f = gaussian_kernel(sigma)
         assert f.shape == (2 * radius + 1,)
         x = torch.arange(-radius, radius + 1, dtype=torch.float64)
-        expected = torch.exp(-x ** 2 / (2 * sigma ** 2))
+        expected = 0.5 ** (x / sigma) ** 2
         assert torch.allclose(f.double(), expected / expected.sum(), atol=1e-7)
     f = gaussian_kernel(1.0)
-    assert math.isclose(float(f[3] / f[4]), math.exp(0.5), rel_tol=1e-6)
+    assert math.isclose(float(f[4] / f[3]), 0.5, rel_tol=1e-6)  # half at x = sigma = 1
+    img = torch.randn(1, 1, 8, 8)
+    assert blur_images(img, 0.3) is img  # one tap: no blur
     with pytest.raises(ValueError, match='sigma'):
         gaussian_kernel(0.0)
 
@@ -39,8 +41,8 @@ def test_the_blur_is_the_separable_gaussian_and_sigma_0_changes_nothing():
     assert blur_images(img, 0.0) is img
     impulse = torch.zeros(1, 1, 15, 15)
     impulse[0, 0, 7, 7] = 1
-    f = gaussian_kernel(1.3)  # radius 4
-    out = blur_images(impulse, 1.3, impl='ref')
+    f = gaussian_kernel(1.4)  # radius 4
+    out = blur_images(impulse, 1.4, impl='ref')
     assert out.shape == impulse.shape
     r = f.numel() // 2
     assert torch.allclose(out[0, 0, 7 - r:8 + r, 7 - r:8 + r], torch.outer(f, f), atol=1e-7)
