@@ -27,6 +27,7 @@ from .safe_pickle import (
     load_pickle,
     load_torch_file,
     module_state_dict,
+    read_network_pickle,
 )
 from .tf_stylegan2 import tf_to_official_discriminator, tf_to_official_generator
 
@@ -86,24 +87,10 @@ class StyleGAN2ADAPickleConverter(Converter):
 
     def read(self, source: str | os.PathLike) -> ConvertedModel:
         source = Path(source)
-        data = load_pickle(source)
-        if isinstance(data, tuple) and data and isinstance(data[0], TFNetwork):
-            raise CheckpointError(f'{source} is a TensorFlow pickle: use the stylegan2_tf '
-                                  'converter')
-        if not isinstance(data, dict) or not ({'G', 'G_ema'} & set(data)):
-            keys = sorted(data) if isinstance(data, dict) else type(data).__name__
-            raise CheckpointError(f'{source} is not a StyleGAN2-ADA pickle: expected the keys '
-                                  f'G, D, G_ema; found {keys}')
-        nets = {}
-        for key in ('G', 'G_ema', 'D'):
-            obj = data.get(key)
-            if obj is None:
-                continue
-            if not isinstance(obj, StubObject):
-                raise CheckpointError(f'{source}: {key} is a {type(obj).__name__}, not a '
-                                      'network')
-            nets[key] = (obj, module_state_dict(obj))
-            _check_not_stylegan3(nets[key][1], obj, source)
+        data, nets = read_network_pickle(source, 'StyleGAN2-ADA',
+                                         ': use the stylegan2_tf converter')
+        for obj, sd in nets.values():
+            _check_not_stylegan3(sd, obj, source)
         g_obj, g_sd = nets.get('G_ema') or nets['G']
         meta = _meta(source, self.name)
         if data.get('training_set_kwargs'):

@@ -338,3 +338,27 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def read_network_pickle(source: Path, kind: str, tf_hint: str
+                        ) -> tuple[dict, dict[str, tuple[StubObject, dict[str, torch.Tensor]]]]:
+    """The dict of an NVIDIA PyTorch network pickle (StyleGAN2-ADA / StyleGAN3 repository) and
+    ``{'G'|'G_ema'|'D': (stub, state_dict)}`` of the networks it holds, read without running
+    code. ``kind`` names the expected pickle in errors; ``tf_hint`` ends the error for a
+    TensorFlow pickle."""
+    data = load_pickle(source)
+    if isinstance(data, tuple) and data and isinstance(data[0], TFNetwork):
+        raise CheckpointError(f'{source} is a TensorFlow pickle{tf_hint}')
+    if not isinstance(data, dict) or not ({'G', 'G_ema'} & set(data)):
+        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise CheckpointError(f'{source} is not a {kind} pickle: expected the keys '
+                              f'G, D, G_ema; found {keys}')
+    nets = {}
+    for key in ('G', 'G_ema', 'D'):
+        obj = data.get(key)
+        if obj is None:
+            continue
+        if not isinstance(obj, StubObject):
+            raise CheckpointError(f'{source}: {key} is a {type(obj).__name__}, not a network')
+        nets[key] = (obj, module_state_dict(obj))
+    return data, nets

@@ -17,7 +17,7 @@ from genforce_core.api import CONVERTERS, CheckpointError
 
 from .converters import Converter
 from .output import ConvertedModel
-from .safe_pickle import StubObject, TFNetwork, _plain, init_kwargs, load_pickle, module_state_dict
+from .safe_pickle import StubObject, _plain, init_kwargs, module_state_dict, read_network_pickle
 
 _G_REQUIRED = ('z_dim', 'c_dim', 'w_dim', 'img_resolution', 'img_channels')
 
@@ -48,22 +48,7 @@ class StyleGAN3PickleConverter(Converter):
 
     def read(self, source: str | os.PathLike) -> ConvertedModel:
         source = Path(source)
-        data = load_pickle(source)
-        if isinstance(data, tuple) and data and isinstance(data[0], TFNetwork):
-            raise CheckpointError(f'{source} is a TensorFlow pickle, not a StyleGAN3 one')
-        if not isinstance(data, dict) or not ({'G', 'G_ema'} & set(data)):
-            keys = sorted(data) if isinstance(data, dict) else type(data).__name__
-            raise CheckpointError(f'{source} is not a StyleGAN3 pickle: expected the keys '
-                                  f'G, D, G_ema; found {keys}')
-        nets = {}
-        for key in ('G', 'G_ema', 'D'):
-            obj = data.get(key)
-            if obj is None:
-                continue
-            if not isinstance(obj, StubObject):
-                raise CheckpointError(f'{source}: {key} is a {type(obj).__name__}, not a '
-                                      'network')
-            nets[key] = (obj, module_state_dict(obj))
+        data, nets = read_network_pickle(source, 'StyleGAN3', ', not a StyleGAN3 one')
         g_obj, g_sd = nets.get('G_ema') or nets['G']
         if 'synthesis.input.freqs' not in g_sd:
             raise CheckpointError(f'{source} holds no StyleGAN3 generator (no '
