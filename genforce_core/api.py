@@ -17,7 +17,9 @@ The names, by theme:
   :func:`explaining_misses` to turn an unknown ``type`` into an error that lists close matches.
 * **Contracts** — what the core expects of generators, discriminators, losses and
   regularizers, as ``typing.Protocol`` classes (:class:`Generator`, :class:`StyleGenerator`,
-  ...), and :func:`sampling_options` (truncation honoured or refused, never ignored).
+  ...), :func:`sampling_options` (truncation honoured or refused, never ignored) and
+  :func:`image_transform` (translation/rotation of a :class:`TransformableGenerator`'s images,
+  refused for other generators).
 * **Errors** — subclass or raise these so that the CLI prints one line and exits with 2/1:
   :class:`GenforceError` and its kinds.
 * **Models** — the GAN base model :class:`GAN` (subclass it; override the loss steps), its
@@ -69,10 +71,14 @@ from .contracts import (
     StyleGenerator,
     SynthesisNetwork,
     TrainingModel,
+    TransformableGenerator,
+    TransformUnsupported,
     TruncationUnsupported,
     accepts_option,
+    image_transform,
     progressive_modules,
     sampling_options,
+    supports_image_transform,
     supports_truncation,
 )
 from .data import ImageDataset, ImageFolderDataset, LMDBDataset, ZipDataset
@@ -221,6 +227,8 @@ __all__ = [
     'ProgressiveNetwork', 'AdversarialLoss', 'GradientPenaltyLoss', 'DiscriminatorRegularizer',
     'GeneratorRegularizer', 'TrainingModel', 'LoadsOfficialWeights', 'TruncationUnsupported',
     'accepts_option', 'supports_truncation', 'sampling_options', 'progressive_modules',
+    'TransformableGenerator', 'TransformUnsupported', 'supports_image_transform',
+    'image_transform',
     # command line
     'add_command',
     # inference

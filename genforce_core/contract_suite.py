@@ -400,6 +400,54 @@ def check_progressive(case: ModelCase) -> str | None:
         assert scores.numel() == BATCH and torch.isfinite(scores).all()
 
 
+class _LeaveByError(Exception):
+    pass
+
+
+def check_image_transform(case: ModelCase) -> str | None:
+    """A :class:`~genforce_core.contracts.TransformableGenerator` moves its images as
+    documented (no motion changes no pixel; a shift of 1/8 of the image goes right and down,
+    not left or up) and is restored exactly on leaving the block, also by an exception. Any
+    other generator is refused by :func:`~genforce_core.contracts.image_transform`."""
+    G = build(case).eval().inference_generator
+    if not contracts.supports_image_transform(G):
+        try:
+            contracts.image_transform(G, translate=(0.0, 0.0))
+        except contracts.TransformUnsupported:
+            return NOT_APPLICABLE
+        raise AssertionError(f'image_transform accepted a translation for {_name(G)}, which '
+                             'has no image_transform method')
+    z, c = _inputs(G)
+    before, plain = _state(G), _sample(G, z, c)
+    with contracts.image_transform(G, translate=(0.0, 0.0), rotate=0.0):
+        still = _sample(G, z, c)
+    assert torch.equal(still, plain), (
+        f'{_name(G)}.image_transform((0, 0), 0) changed the images '
+        f'(max difference {float((still - plain).abs().max()):.3g})')
+    k = max(1, G.img_resolution // 8)
+    for dim, translate, towards in ((-1, (k / G.img_resolution, 0.0), 'right'),
+                                    (-2, (0.0, k / G.img_resolution), 'down')):
+        with contracts.image_transform(G, translate=translate):
+            moved = _sample(G, z, c)
+        n = G.img_resolution - k
+        expected = (moved.narrow(dim, k, n) - plain.narrow(dim, 0, n)).abs().mean()
+        opposite = (moved.narrow(dim, 0, n) - plain.narrow(dim, k, n)).abs().mean()
+        assert expected < opposite, (
+            f'{_name(G)}.image_transform(translate={translate}) must move the images '
+            f'{towards} by {k} pixels (mean difference to that {float(expected):.3g}, to the '
+            f'opposite motion {float(opposite):.3g})')
+    try:
+        with contracts.image_transform(G, translate=(0.25, -0.125), rotate=30.0):
+            raise _LeaveByError
+    except _LeaveByError:
+        pass
+    changed = _changed(before, _state(G))
+    assert not changed, f'{_name(G)}.image_transform left {changed} changed'
+    assert torch.equal(_sample(G, z, c), plain), (
+        f'{_name(G)}: the images differ after leaving image_transform')
+    return None
+
+
 def _set_lod(model: nn.Module, lod: float) -> None:
     for _, net in contracts.progressive_modules(model):
         lod_here = min(lod, float(getattr(net, 'max_lod', lod)))
@@ -414,6 +462,7 @@ CHECKS: dict[str, Callable[..., str | None]] = {
     'load_generator': check_load_generator,
     'truncation': check_truncation,
     'progressive': check_progressive,
+    'image_transform': check_image_transform,
 }
 """Every check of the suite, by name (the ids of the parametrized tests)."""
 

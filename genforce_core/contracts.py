@@ -19,6 +19,8 @@ and call signatures below (``isinstance(G, Generator)`` checks the attributes at
   the level of detail into every buffer named ``lod`` and checkpoints carry it.
 * :class:`LoadsOfficialWeights` — the converters copy official (TensorFlow) variables into a
   family's registered networks with their ``load_official`` method.
+* :class:`TransformableGenerator` — ``genforce synthesize --translate/--rotate`` (and anything
+  that moves a generator's images, e.g. equivariance metrics) through :func:`image_transform`.
 
 Sampling options: every generator is called as ``G(z, c, **options)`` where ``options`` are
 the subset of ``truncation_psi``, ``truncation_cutoff`` and ``noise_mode`` its ``forward``
@@ -28,7 +30,9 @@ error, never silently ignored.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
+import math
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -42,7 +46,8 @@ __all__ = [
     'AdversarialLoss', 'GradientPenaltyLoss', 'DiscriminatorRegularizer',
     'GeneratorRegularizer', 'TrainingModel', 'ProgressiveNetwork', 'LoadsOfficialWeights',
     'TruncationUnsupported', 'accepts_option', 'supports_truncation', 'sampling_options',
-    'progressive_modules',
+    'progressive_modules', 'TransformableGenerator', 'TransformUnsupported',
+    'supports_image_transform', 'image_transform',
 ]
 
 Losses = dict[str, Any]
@@ -147,6 +152,23 @@ class ProgressiveNetwork(Protocol):
 
     @property
     def max_lod(self) -> int: ...
+
+
+@runtime_checkable
+class TransformableGenerator(Generator, Protocol):
+    """A :class:`Generator` whose images can be rotated and translated (StyleGAN3, through the
+    transform of its Fourier input).
+
+    Inside ``with G.image_transform(translate=(tx, ty), rotate=deg):`` the generator makes the
+    images it makes outside, rotated by ``deg`` degrees counter-clockwise as displayed (about
+    the image centre), then moved by ``tx`` image widths to the right and ``ty`` image heights
+    down. What moves into view is generated, not wrapped around. ``translate=(0, 0),
+    rotate=0`` changes no pixel. Leaving the context (also by an exception) restores the
+    generator exactly: the motion never reaches a ``state_dict`` saved afterwards.
+    """
+
+    def image_transform(self, translate: tuple[float, float] = (0.0, 0.0),
+                        rotate: float = 0.0) -> contextlib.AbstractContextManager[None]: ...
 
 
 # --------------------------------------------------------------------------- losses
@@ -273,6 +295,38 @@ def sampling_options(G: nn.Module, *, truncation_psi: float = 1.0,
                else ''))
     options.update(truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
     return options
+
+
+class TransformUnsupported(UsageError):
+    """A translation or rotation was asked of a generator that cannot move its images."""
+
+
+def supports_image_transform(G: nn.Module) -> bool:
+    """Whether ``G`` is a :class:`TransformableGenerator` (has ``image_transform``)."""
+    return callable(getattr(G, 'image_transform', None))
+
+
+def image_transform(G: nn.Module, translate: tuple[float, float] | None = None,
+                    rotate: float | None = None) -> contextlib.AbstractContextManager[None]:
+    """The context in which ``G`` makes moved images (see :class:`TransformableGenerator`);
+    ``None`` is "not asked". Neither asked: a context that does nothing. Asked of a generator
+    without ``image_transform``: a :class:`TransformUnsupported` error naming the flags
+    (``--translate``/``--rotate``), never ignored. Non-finite values are a ValueError."""
+    if translate is None and rotate is None:
+        return contextlib.nullcontext()
+    if translate is not None and len(translate) != 2:
+        raise ValueError(f'translate must be two numbers (tx, ty), got {translate!r}')
+    tx, ty = (float(v) for v in (translate if translate is not None else (0.0, 0.0)))
+    angle = float(rotate if rotate is not None else 0.0)
+    asked = ' and '.join(([f'--translate {tx:g},{ty:g}'] if translate is not None else [])
+                         + ([f'--rotate {angle:g}'] if rotate is not None else []))
+    if not all(math.isfinite(v) for v in (tx, ty, angle)):
+        raise ValueError(f'image transform values must be finite numbers, got {asked}')
+    if not supports_image_transform(G):
+        raise TransformUnsupported(
+            f'{type(G).__name__} cannot translate or rotate its images (it has no input '
+            f'transform, as StyleGAN3 has): drop {asked}')
+    return G.image_transform(translate=(tx, ty), rotate=angle)
 
 
 def progressive_modules(module: nn.Module) -> list[tuple[str, nn.Module]]:

@@ -340,6 +340,36 @@ def test_synthesize_on_a_missing_device_is_a_usage_error(tiny_checkpoint, tmp_pa
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize('flag,value,message', [
+    ('--translate', '1', 'expected TX,TY'), ('--translate', '0.1,0.2,0', 'expected TX,TY'),
+    ('--translate', 'nan,0', "TX must be a finite number, got 'nan'"),
+    ('--translate', '0,x', "TY must be a finite number, got 'x'"),
+    ('--rotate', 'x', "must be a finite number, got 'x'"), ('--rotate', 'inf', 'finite'),
+])
+def test_synthesize_transform_values_are_checked_by_the_parser(flag, value, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        parse('synthesize', 'g.pth', flag, value)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f'argument {flag}' in err and message in err
+
+
+def test_synthesize_transform_values_parse():
+    args = parse('synthesize', 'g.pth', '--translate=-0.25, 0.5', '--rotate', '-30')
+    assert args.translate == (-0.25, 0.5) and args.rotate == -30.0
+    assert parse('synthesize', 'g.pth').translate is None
+
+
+@pytest.mark.parametrize('flags', [['--translate', '0.1,0'], ['--rotate', '0']])
+def test_synthesize_refuses_a_transform_for_a_stylegan2(tiny_checkpoint, tmp_path, capsys,
+                                                        flags):
+    assert main(['synthesize', str(tiny_checkpoint), *flags, '--device', 'cpu', '--out',
+                 str(tmp_path / 'out')]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('genforce synthesize: error: Generator cannot translate or rotate '
+                          'its images') and f'drop {" ".join(flags)}' in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / 'out').exists()
+
+
 # --------------------------------------------------------------------------- --gpus N
 
 @pytest.mark.slow

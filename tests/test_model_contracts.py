@@ -3,6 +3,7 @@ ones with a message naming the check, covers every registered network, and trunc
 of a generator without it is refused in one line."""
 from __future__ import annotations
 
+import contextlib
 import types
 
 import pytest
@@ -89,6 +90,39 @@ class WrongSizeGenerator(TinyGenerator):
         return torch.tanh(self.fc(z)).view(-1, self.img_channels, 8, 8)
 
 
+class RollingGenerator(TinyGenerator):
+    """Moves its images by whole pixels (rolling them): enough for the image-transform
+    contract; ``direction = -1`` moves them the wrong way, ``restores = False`` leaks."""
+
+    direction, restores = 1, True
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.register_buffer('shift', torch.zeros(2))
+
+    @contextlib.contextmanager
+    def image_transform(self, translate=(0.0, 0.0), rotate=0.0):
+        saved = self.shift.clone()
+        self.shift.copy_(torch.tensor(translate) * self.img_resolution * self.direction)
+        try:
+            yield
+        finally:
+            if self.restores:
+                self.shift.copy_(saved)
+
+    def forward(self, z, c=None):
+        dx, dy = (round(v) for v in self.shift.tolist())
+        return torch.roll(self.image(z), (dy, dx), dims=(-2, -1))
+
+
+class BackwardsRollingGenerator(RollingGenerator):
+    direction = -1
+
+
+class LeakyRollingGenerator(RollingGenerator):
+    restores = False
+
+
 class MismatchedDiscriminator(TinyDiscriminator):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -98,7 +132,8 @@ class MismatchedDiscriminator(TinyDiscriminator):
 TEST_TYPES = {f'ContractTest{cls.__name__}': cls for cls in (
     TinyGenerator, TinyDiscriminator, NoisyEvalGenerator, UnsavedStateGenerator,
     BatchNormInEvalGenerator, SilentTruncationGenerator, WrongSizeGenerator,
-    MismatchedDiscriminator)}
+    MismatchedDiscriminator, RollingGenerator, BackwardsRollingGenerator,
+    LeakyRollingGenerator)}
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -120,7 +155,10 @@ def gan(generator: str = 'TinyGenerator', discriminator: str = 'TinyDiscriminato
 
 def test_a_well_behaved_model_passes_every_check():
     results = check_model_contract(gan())
-    assert results == {**{name: 'passed' for name in CHECKS}, 'progressive': 'not applicable'}
+    assert results == {**{name: 'passed' for name in CHECKS}, 'progressive': 'not applicable',
+                       'image_transform': 'not applicable'}
+    assert check_model_contract(gan('RollingGenerator'), checks=['image_transform']) == {
+        'image_transform': 'passed'}
 
 
 @pytest.mark.parametrize('generator, check, message', [
@@ -130,6 +168,8 @@ def test_a_well_behaved_model_passes_every_check():
     ('UnsavedStateGenerator', 'load_generator', 'other images than the saved model'),
     ('SilentTruncationGenerator', 'truncation', 'it must raise, not ignore it'),
     ('WrongSizeGenerator', 'forward_backward', r'gave \[4, 3, 8, 8\], expected \[4, 3, 16, 16\]'),
+    ('BackwardsRollingGenerator', 'image_transform', r'must move the images right by 1 pixels'),
+    ('LeakyRollingGenerator', 'image_transform', r"left \['shift'\] changed"),
 ])
 def test_a_broken_generator_fails_its_check(generator, check, message):
     with pytest.raises(AssertionError, match=f"contract check '{check}' failed: .*{message}"):
@@ -178,6 +218,25 @@ def test_sampling_options_refuse_truncation_without_a_mapping_network():
         contracts.sampling_options(G, truncation_psi=0.7)
     with pytest.raises(contracts.TruncationUnsupported, match='--truncation-cutoff 2'):
         contracts.sampling_options(G, truncation_cutoff=2)
+
+
+def test_image_transform_is_refused_for_a_generator_without_it():
+    G = TinyGenerator()
+    assert not contracts.supports_image_transform(G)
+    with contracts.image_transform(G):  # nothing asked: nothing to refuse
+        pass
+    with pytest.raises(UsageError, match=r'TinyGenerator cannot translate or rotate its images '
+                                         r'.*drop --translate 0.1,0 and --rotate 90$'):
+        contracts.image_transform(G, translate=(0.1, 0), rotate=90)
+    with pytest.raises(contracts.TransformUnsupported, match='drop --rotate 0$'):
+        contracts.image_transform(G, rotate=0)
+
+
+@pytest.mark.parametrize('translate,rotate', [((float('nan'), 0), None), (None, float('inf')),
+                                              ((1, 2, 3), None)])
+def test_image_transform_refuses_bad_values(translate, rotate):
+    with pytest.raises(ValueError, match='finite|two numbers'):
+        contracts.image_transform(RollingGenerator(), translate=translate, rotate=rotate)
 
 
 def test_sampling_options_pass_truncation_to_a_style_generator():

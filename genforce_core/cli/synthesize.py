@@ -7,12 +7,16 @@ is drawn from ``seed`` too).
 A zoo name that is not in the cache yet is downloaded and converted first. ``--fid-num N``
 also computes FID over N generated images with the metrics plugin.
 NVIDIA's ``generate.py`` flags work too: ``--network``, ``--outdir``, ``--trunc``.
+``--translate TX,TY`` and ``--rotate DEG`` move the images of a generator with an input
+transform (StyleGAN3), as NVIDIA's ``gen_images.py``: +TX to the right, +TY down (fractions of
+the image size), +DEG counter-clockwise.
 """
 from __future__ import annotations
 
 import argparse
 import difflib
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -50,6 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--noise-mode', choices=['const', 'random', 'none'], default='const',
                         help='noise inputs: the stored constant noise, random noise drawn from '
                         'the seed, or none')
+    parser.add_argument('--translate', type=parse_translate, metavar='TX,TY',
+                        help='move the images by TX image widths right and TY image heights '
+                        'down, e.g. 0.25,0 (generators with an input transform: StyleGAN3; '
+                        'refused for others; write a negative first value as '
+                        '--translate=-0.1,0)')
+    parser.add_argument('--rotate', type=parse_angle, metavar='DEG',
+                        help='rotate the images by DEG degrees counter-clockwise about their '
+                        'centre, before --translate (StyleGAN3; refused for others)')
     parser.add_argument('--class', dest='class_idx', type=int, metavar='C',
                         help='class label for conditional models (required for them; '
                         'default: none)')
@@ -100,6 +112,30 @@ def parse_seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f'bad seed list {text!r}; use e.g. 0-99 or 1,5,7-9') from None
     return seeds
+
+
+def _finite(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f'{what} must be a finite number, got {text!r}')
+    return value
+
+
+def parse_translate(text: str) -> tuple[float, float]:
+    """``'0.25,-0.1'`` -> ``(0.25, -0.1)``: two finite numbers, fractions of the image size."""
+    parts = text.split(',')
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(
+            f'expected TX,TY (two numbers, fractions of the image size), got {text!r}')
+    return _finite(parts[0], 'TX'), _finite(parts[1], 'TY')
+
+
+def parse_angle(text: str) -> float:
+    """Degrees, a finite number."""
+    return _finite(text, 'the angle in degrees')
 
 
 def resolve_checkpoint(target: str, verify: bool = True) -> Path:
@@ -240,6 +276,7 @@ def compute_fid(G: torch.nn.Module, args: argparse.Namespace, checkpoint: Path) 
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..contracts import image_transform
     from ..inference import load_generator
 
     checkpoint = resolve_checkpoint(network(args), verify=not args.no_verify)
@@ -247,13 +284,16 @@ def run(args: argparse.Namespace) -> int:
     seeds = args.seeds if args.seeds is not None else list(range(args.num or 16))
     if not seeds:
         raise GenforceError('no seeds to generate')
-    images = generate(G, seeds, args)
-    out = Path(args.out)
-    save_images(images, seeds, out, args.grid)
-    print(f'Wrote {len(seeds)} images to {out}' + (' (and grid.png)' if args.grid else ''))
-    if args.fid_num:
-        metrics = compute_fid(G, args, checkpoint)
-        for name, value in metrics.items():
-            print(f'{name}: {value}')
-        (out / 'metrics.json').write_text(json.dumps(metrics, indent=1, default=float))
+    # Refused here, before any image, for a generator that cannot move its images; the
+    # motion applies to the images and the FID and is undone when leaving the block.
+    with image_transform(G, args.translate, args.rotate):
+        images = generate(G, seeds, args)
+        out = Path(args.out)
+        save_images(images, seeds, out, args.grid)
+        print(f'Wrote {len(seeds)} images to {out}' + (' (and grid.png)' if args.grid else ''))
+        if args.fid_num:
+            metrics = compute_fid(G, args, checkpoint)
+            for name, value in metrics.items():
+                print(f'{name}: {value}')
+            (out / 'metrics.json').write_text(json.dumps(metrics, indent=1, default=float))
     return 0

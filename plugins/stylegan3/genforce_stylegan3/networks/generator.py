@@ -6,7 +6,9 @@ strict key matching: ``mapping.fc{i}``/``mapping.w_avg``, ``synthesis.input.*`` 
 """
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -15,6 +17,7 @@ from genforce_stylegan2.networks.layers import FullyConnectedLayer, MappingNetwo
 
 from ..filters import InputSpec, LayerSpec, layer_filters, layer_specs
 from ..ops import filtered_lrelu
+from ..transforms import input_transform
 
 
 class SynthesisInput(nn.Module):
@@ -239,4 +242,28 @@ class Generator(nn.Module):
         ws = self.mapping(z, c, truncation_psi=truncation_psi,
                           truncation_cutoff=truncation_cutoff, update_emas=update_emas)
         return self.synthesis(ws, update_emas=update_emas)
+
+    @contextlib.contextmanager
+    def image_transform(self, translate: tuple[float, float] = (0.0, 0.0),
+                        rotate: float = 0.0) -> Iterator[None]:
+        """Within the block the images are rotated by ``rotate`` degrees (counter-clockwise
+        as displayed, about the centre), then moved by ``translate`` (image widths right,
+        heights down): the core's ``TransformableGenerator`` contract, used by ``genforce
+        synthesize --translate/--rotate``.
+
+        The motion goes on top of the stored ``synthesis.input.transform`` (the identity in
+        trained and converted models, where this is exactly NVIDIA's ``gen_images.py``): the
+        buffer becomes ``stored @ input_transform(translate, rotate)``, and the stored value
+        is put back on leaving, also after an exception.
+        """
+        buffer = self.synthesis.input.transform
+        stored = buffer.clone()
+        motion = input_transform(translate, rotate).to(device=buffer.device, dtype=buffer.dtype)
+        with torch.no_grad():
+            buffer.copy_(stored @ motion)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                buffer.copy_(stored)
 
