@@ -32,18 +32,19 @@ DEFAULT_METRICS = 'fid50k_full'
 def add_parser(subparsers) -> None:
     parser = add_command(
         subparsers, 'metrics',
-        help='compute FID/KID/IS/PR/PPL of a checkpoint into metric-<name>.jsonl',
+        help='compute FID/KID/IS/PR/PPL/EQ of a checkpoint into metric-<name>.jsonl',
         description=__doc__)
     parser.add_argument('checkpoint', help='genforce checkpoint (or a converted official '
                         'pickle: `genforce convert` first)')
     parser.add_argument('--metrics', default=DEFAULT_METRICS,
                         help='comma-separated: fid50k_full, kid50k_full, is50k, pr50k3_full, '
-                        'ppl2_wend, ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, fid50k, kid50k, '
-                        'pr50k3, or other counts (fid10k_full, pr500_3_full) '
+                        'ppl2_wend, ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, eqt50k_int, '
+                        'eqt50k_frac, eqr50k (StyleGAN3), fid50k, kid50k, pr50k3, or other '
+                        'counts (fid10k_full, pr500_3_full, eqt10k_int) '
                         '(default: %(default)s)')
     parser.add_argument('--data', help='real images: folder, .zip or LMDB (FID, KID, PR; the '
                         'labels of a conditional generator) (default: none; '
-                        'PPL and IS need none)')
+                        'PPL, IS and EQ need none)')
     parser.add_argument('--mirror', action='store_true',
                         help='add x-flipped real images (metrics without _full)')
     parser.add_argument('--gpus', type=int, default=1,
@@ -104,6 +105,7 @@ def build_job(name: str, args: argparse.Namespace) -> MetricJob:
     """The metric object for ``name`` with the command's options."""
     from genforce_core.api import UsageError
 
+    from .equivariance import EQ, is_eq_name
     from .evaluation import parse_metric_name
     from .metrics import FID, IS, KID
     from .ppl import PPL_METRICS
@@ -117,6 +119,9 @@ def build_job(name: str, args: argparse.Namespace) -> MetricJob:
         return MetricJob(name, PPL(name, vgg16=args.vgg16, lpips=args.lpips,
                                    num_samples=args.num, dataset=args.data, seed=args.seed,
                                    progress=not args.no_progress), {})
+    if is_eq_name(name):
+        return MetricJob(name, EQ(name, num_samples=args.num, dataset=args.data, seed=args.seed,
+                                  progress=not args.no_progress), {})
     if is_pr_name(name):
         return MetricJob(name, PR(name, dataset=args.data, vgg16=args.vgg16, mirror=mirror,
                                   num_workers=args.num_workers, num_gen=args.num, **common), {})
@@ -124,8 +129,9 @@ def build_job(name: str, args: argparse.Namespace) -> MetricJob:
         spec = parse_metric_name(name)
     except MetricError:
         raise UsageError(f'unknown metric {name!r}: use fid50k_full, kid50k_full, is50k, '
-                         f'pr50k3_full, {", ".join(PPL_METRICS)}, or another count such as '
-                         'fid10k_full or pr500_3_full') from None
+                         f'pr50k3_full, {", ".join(PPL_METRICS)}, eqt50k_int, eqt50k_frac, '
+                         'eqr50k, or another count such as fid10k_full or pr500_3_full'
+                         ) from None
     computed = name
     if args.num:  # the same kind with the other count (and real images as the name says)
         computed = f'{spec.kind}{args.num}' + ('_full' if spec.max_real is None
@@ -181,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
 
     from genforce_core.api import UsageError, init_distributed, load_generator
 
+    from .equivariance import EQ
     from .pr_ppl import PPL, PR
 
     if args.gpus < 1:
@@ -211,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
                     timestamp=time.time())
         if args.num:
             line['num_override'] = args.num
-        if args.mode != 'nvidia' and not isinstance(job.metric, (PR, PPL)):
+        if args.mode != 'nvidia' and not isinstance(job.metric, (PR, PPL, EQ)):
             line['mode'] = args.mode
         if rank == 0:
             report(line, run_dir)

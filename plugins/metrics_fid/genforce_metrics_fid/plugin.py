@@ -1,7 +1,8 @@
 """Entry point of the ``metrics_fid`` genforce plugin (group ``genforce.plugins``).
 
-Registers the metrics ``FID``, ``KID``, ``IS``, ``PR``, ``PPL`` and ``ShapesQuality`` (METRICS;
-the last one judges generators of the built-in shapes, offline), the loops
+Registers the metrics ``FID``, ``KID``, ``IS``, ``PR``, ``PPL``, ``EQ`` (StyleGAN3's
+equivariance) and ``ShapesQuality`` (METRICS; the last one judges generators of the built-in
+shapes, offline), the loops
 ``GenerativeValLoop`` and ``GenerativeTestLoop`` (LOOPS), the hook ``KimgEvalHook`` (HOOKS), and
 the subcommands ``genforce fid-stats`` and ``genforce metrics``.
 """
@@ -15,7 +16,7 @@ GENFORCE_PLUGIN_API = '1.0'
 @hookimpl
 def genforce_register_modules() -> None:
     """Import the modules whose classes register themselves."""
-    from . import loops, metrics, pr_ppl, shapes_quality  # noqa: F401
+    from . import equivariance, loops, metrics, pr_ppl, shapes_quality  # noqa: F401
 
 
 @hookimpl
