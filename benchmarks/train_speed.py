@@ -23,6 +23,14 @@ the median round gives the iteration time and the overhead in % of the plain ite
 
     python benchmarks/train_speed.py configs/demo.py --ada-p 0.2 0.6 1.0 \
         --iters 16 --rounds 3   # -> benchmarks/results/train_speed_ada.json
+
+StyleGAN3 (genforce-plugin-stylegan3): its configs work as they are (the generator takes no
+float16 layers yet, so ``fp16`` is the discriminator's float16 layers only); the R variant at
+CIFAR-10 size is ``benchmarks/configs/stylegan3r_cifar10.py``:
+
+    python benchmarks/train_speed.py configs/stylegan3t_cifar10.py \
+        benchmarks/configs/stylegan3r_cifar10.py configs/stylegan3t_shapes32.py --batch 8 \
+        --iters 1 --warmup 1 --out benchmarks/results/train_speed_stylegan3.json
 """
 from __future__ import annotations
 
@@ -80,6 +88,7 @@ def precision_options(config: str, cfg_options: dict | None, precision: str) -> 
     keys = [k for k, present in (
         ('model.generator.synthesis_kwargs.num_fp16_res',
          'num_fp16_res' in model.generator.get('synthesis_kwargs', {})),
+        ('model.generator.num_fp16_res', 'num_fp16_res' in model.generator),  # StyleGAN3
         ('model.discriminator.num_fp16_res', 'num_fp16_res' in model.discriminator)) if present]
     if precision == 'fp16':
         return {} if keys else None
@@ -236,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--ada-preset', default='bgc')
     parser.add_argument('--rounds', type=int, default=3,
                         help='interleaved timing rounds for --ada-p')
+    parser.add_argument('--note', default=None,
+                        help='a remark stored in the JSON (e.g. that the machine was shared)')
     args = parser.parse_args(argv)
     args.cfg_options = {**(args.cfg_options or {}), **resolution_options(args.resolution)} or None
     if args.ada_p:
@@ -261,8 +272,10 @@ def main(argv: list[str] | None = None) -> int:
               f'{r["ops"]:>4} {r["precision"]:>5} {r["img_per_s"]:>8.1f} '
               f'{r["sec_per_kimg"]:>9.2f} {peak:>8}')
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(dict(machine=machine_info(args.device), results=rows),
-                                   indent=2))
+    result = dict(machine=machine_info(args.device), results=rows)
+    if args.note:
+        result['note'] = args.note
+    args.out.write_text(json.dumps(result, indent=2))
     print(f'wrote {args.out}')
     return 0
 
