@@ -31,3 +31,24 @@ def test_train_speed_table_and_json(tmp_path, capsys):
     assert rows[0]['img_per_s'] > 0 and f'{rows[0]["img_per_s"]:.1f}' in printed
     from genforce_core.api import reference_forced
     assert not reference_forced()  # lifted after timing the reference path
+
+
+def test_official_compare_refuses_a_missing_official_dir(tmp_path, capsys):
+    official_compare = _load('official_compare')
+    out = tmp_path / 'compare.json'
+    assert official_compare.main(['--official-dir', str(tmp_path / 'absent'),
+                                  '--out', str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f'official_compare: --official-dir {tmp_path / "absent"}: no such directory'
+    assert not out.exists()
+
+
+def test_official_compare_refuses_a_dir_without_the_official_code(tmp_path, capsys):
+    official_compare = _load('official_compare')
+    (tmp_path / 'training').mkdir()
+    (tmp_path / 'training' / 'networks.py').write_text('')
+    assert official_compare.main(['--official-dir', str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert 'not a stylegan2-ada-pytorch checkout' in err
+    assert 'training/loss.py' in err and 'training/networks.py' not in err
+    assert len(err.strip().splitlines()) == 1
