@@ -1,8 +1,8 @@
 """GPU check step ``tests``: run the test files that hold CUDA tests (``@pytest.mark.gpu`` or a
 ``needs_cuda`` skip marker: today the StyleGAN2 ops' ``TestCuda*`` — kernels against the
-references, values, first and second derivatives, fp16 — and StyleGAN's blur2d kernel) and
-count what passed, failed and was skipped. On a GPU a test skipped for want of CUDA is a
-failure of this step: it means the kernels were not exercised.
+references, values, first and second derivatives, fp16 — StyleGAN's blur2d kernel and
+StyleGAN3's filtered_lrelu) and count what passed, failed and was skipped. On a GPU a test
+skipped for want of CUDA is a failure of this step: it means the kernels were not exercised.
 
 ``test_compile_ops`` (a fresh nvcc build into a temporary cache) is left out: the ``compile``
 step builds the same sources.

@@ -13,4 +13,6 @@ def test_registers_the_generator_and_training_model_and_reports_its_op():
     manager = load_plugins()
     assert {'StyleGAN3Generator', 'StyleGAN3'} <= set(MODELS.module_dict)
     status = manager.pm.get_plugin('stylegan3').genforce_op_status()
-    assert status == {'filtered_lrelu': 'reference (no CUDA kernel yet)'}
+    assert set(status) == {'filtered_lrelu'}
+    assert status['filtered_lrelu'] in ('cuda', 'not built yet') or \
+        status['filtered_lrelu'].startswith('reference (')
