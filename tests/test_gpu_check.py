@@ -315,6 +315,21 @@ def test_prepare_dry_run_and_bad_arguments(tmp_path):
     assert proc.returncode == 2 and "expected 3.N" in proc.stderr
 
 
+def test_speed_plan_names_existing_configs_and_stylegan3_rows_measure(capsys):
+    pytest.importorskip('genforce_stylegan3')
+    speed = load('speed')
+    assert all(speed.CONFIGS[setting].is_file() for setting, *_ in speed.PLAN)
+    assert [p for p in speed.PLAN if p[0] in speed.STYLEGAN3] == [
+        ('sg3t256', 16, 'cuda', 'fp16'), ('sg3r256', 16, 'cuda', 'fp16')]
+    bench = speed.load_train_speed()
+    for setting in speed.STYLEGAN3:  # toy networks at 16x16: the same code path, in seconds
+        row = speed.measure_one(bench, setting, 2, 'ref', 'fp32', resolution=16, iters=1,
+                                warmup=1, device='cpu', tiny=True)
+        assert 'error' not in row, row
+        assert row['config'] == speed.CONFIGS[setting].name and row['resolution'] == 16
+        assert row['filtered_lrelu'] == 'ref' and row['img_per_s'] > 0
+
+
 # ------------------------------------------------------------------------------ rehearsal
 
 @pytest.mark.slow
@@ -332,7 +347,7 @@ def test_rehearsal_runs_real_steps_on_the_cpu(tmp_path):
     assert setup['installed'] == [] and setup['plugins']['stylegan2']['status'] == 'loaded'
     assert all(train['checks'].values()) and train['checkpoint']['iter'] == 8
     assert [(r['setting'], r['ops_used']) for r in speed['results']] == [
-        ('auto', 'ref'), ('paper256', 'ref')]
+        ('auto', 'ref'), ('paper256', 'ref'), ('sg3t256', 'ref'), ('sg3r256', 'ref')]
     assert all(r['img_per_s'] > 0 for r in speed['results'])
     assert sorted(p.name for p in out.iterdir()) == ['steps.tar.gz', 'summary.json',
                                                      'summary.md']

@@ -122,7 +122,8 @@ STEPS = [
          _train('amp')),
     Step('fid', 'FID: overlapped == serial features; Inception img/s (fid_speed.py)', 120, _fid),
     # Last: it measures as much of its plan as the time left allows.
-    Step('speed', 'train_speed at 256: paper256 / auto, batch 16-64, cuda vs ref, fp32/fp16/amp',
+    Step('speed', 'train_speed at 256: paper256 / auto / StyleGAN3 T, R, batch 16-64, cuda vs '
+         'ref, fp32/fp16/amp',
          240, _speed),
 ]
 STEP_NAMES = [s.name for s in STEPS]
