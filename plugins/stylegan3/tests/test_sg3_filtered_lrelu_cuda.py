@@ -77,11 +77,11 @@ def _case_id(case) -> str:
             f'fd{_filter_id(fd)}-g{gain:.2f}-s{slope}-c{clamp}-flip{int(flip)}-b{int(bias)}')
 
 
-def _inputs(case, dtype=torch.float64, device='cpu', seed=0):
+def _inputs(case, dtype=torch.float64, device='cpu', seed=0, n=2, c=3):
     h, w, up, down, pad, fu, fd, gain, slope, clamp, flip, bias = case
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(2, 3, h, w, generator=gen, dtype=torch.float64).to(device, dtype)
-    b = torch.randn(3, generator=gen, dtype=torch.float64).to(device, dtype) if bias else None
+    x = torch.randn(n, c, h, w, generator=gen, dtype=torch.float64).to(device, dtype)
+    b = torch.randn(c, generator=gen, dtype=torch.float64).to(device, dtype) if bias else None
     kwargs = dict(fu=_filter(fu, gen), fd=_filter(fd, gen), up=up, down=down, padding=pad,
                   gain=gain, slope=slope, clamp=clamp, flip_filter=flip)
     return x, b, kwargs
@@ -198,7 +198,7 @@ def test_host_kernel_gradients_match_the_reference(case, host_kernel):
 
 @pytest.mark.parametrize('case', GRADCHECK_CASES, ids=_case_id)
 def test_host_kernel_gradcheck(case, host_kernel):
-    x, b, kw = _inputs(case, seed=3)
+    x, b, kw = _inputs(case, seed=3, n=1, c=2)
     x.requires_grad_(True)
     b.requires_grad_(True)
 
@@ -264,6 +264,24 @@ def test_dispatch_without_cuda_tensors_takes_the_reference():
         filtered_lrelu(x, b=b, impl='triton', **kw)
 
 
+@pytest.mark.skipif(CUDA, reason='checks the behaviour without a CUDA device')
+def test_without_cuda_the_kernel_reports_why_and_is_never_built():
+    assert not filtered_lrelu_cuda.is_available()
+    assert filtered_lrelu_cuda.status() == 'reference (no CUDA device)'
+
+
+def test_geometry_refuses_images_smaller_than_the_filters():
+    with pytest.raises(ValueError, match='smaller than the downsampling filter'):
+        filtered_lrelu_cuda.forward_geometry((4, 4), torch.ones(12), torch.ones(12), 2, 2,
+                                             (0, 0, 0, 0), False)
+    with pytest.raises(ValueError, match='floating-point 1-D or 2-D'):
+        filtered_lrelu_cuda.forward_geometry((4, 4), torch.ones(2, 2, 2), None, 1, 1,
+                                             (0, 0, 0, 0), False)
+    geom = filtered_lrelu_cuda.forward_geometry((9, 8), torch.ones(12), None, 2, 2,
+                                                (5, 4, 5, 4), False)
+    assert geom.mid_hw == (16, 14) and geom.out_hw == (8, 7) and geom.up_gain == 4
+
+
 def test_op_status_is_reported_by_the_plugin():
     from genforce_stylegan3 import plugin
 
@@ -308,7 +326,7 @@ def test_cuda_kernel_gradients_match_the_reference(case):
 @needs_cuda
 @pytest.mark.parametrize('case', GRADCHECK_CASES, ids=_case_id)
 def test_cuda_kernel_gradcheck(case):
-    x, b, kw = _inputs(case, device='cuda', seed=3)
+    x, b, kw = _inputs(case, device='cuda', seed=3, n=1, c=2)
     x.requires_grad_(True)
     b.requires_grad_(True)
 
@@ -361,5 +379,5 @@ def test_cuda_generators_match_the_reference(radial):
                                        ws)
         outputs.append((img.detach(), g))
     torch.testing.assert_close(outputs[0][0], outputs[1][0], rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(outputs[0][1], outputs[1][1], rtol=1e-3, atol=1e-3)
+    assert _relative_error(outputs[0][1], outputs[1][1].double()) < 1e-4
     assert filtered_lrelu_cuda.status() == 'cuda'
