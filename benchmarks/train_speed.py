@@ -25,12 +25,15 @@ the median round gives the iteration time and the overhead in % of the plain ite
         --iters 16 --rounds 3   # -> benchmarks/results/train_speed_ada.json
 
 StyleGAN3 (genforce-plugin-stylegan3): its configs work as they are (the generator takes no
-float16 layers yet, so ``fp16`` is the discriminator's float16 layers only); the R variant at
-CIFAR-10 size is ``benchmarks/configs/stylegan3r_cifar10.py``:
+float16 layers yet, so ``fp16`` is the discriminator's float16 layers only); R variants of the
+small T configs are in ``benchmarks/configs`` (``stylegan3r_shapes32.py``,
+``stylegan3r_cifar10.py``):
 
+    python benchmarks/train_speed.py configs/stylegan3t_shapes32.py \
+        benchmarks/configs/stylegan3r_shapes32.py --batch 8 --iters 4 --warmup 1 \
+        --out benchmarks/results/train_speed_stylegan3.json
     python benchmarks/train_speed.py configs/stylegan3t_cifar10.py \
-        benchmarks/configs/stylegan3r_cifar10.py configs/stylegan3t_shapes32.py --batch 8 \
-        --iters 1 --warmup 1 --out benchmarks/results/train_speed_stylegan3.json
+        benchmarks/configs/stylegan3r_cifar10.py --batch 8   # minutes per iteration on a CPU
 """
 from __future__ import annotations
 

@@ -26,16 +26,21 @@ def train_speed():
     return module
 
 
-def test_the_r_config_is_t_cifar10_with_the_r_generator(train_speed):
+@pytest.mark.parametrize('size', ['cifar10', 'shapes32'])
+def test_the_r_configs_are_the_t_ones_with_the_r_generator(train_speed, size):
     from genforce_core.config import load_config
 
-    t = load_config(str(REPO / 'configs' / 'stylegan3t_cifar10.py')).model
-    r = load_config(str(R_CONFIG)).model
+    t = load_config(str(REPO / 'configs' / f'stylegan3t_{size}.py')).model
+    r = load_config(str(REPO / 'benchmarks' / 'configs' / f'stylegan3r_{size}.py')).model
     assert (r.generator.conv_kernel, r.generator.use_radial_filters) == (1, True)
     assert (r.generator.channel_base, r.generator.channel_max) == (
         2 * t.generator.channel_base, 2 * t.generator.channel_max)
     assert (t.blur_init_sigma, r.blur_init_sigma) == (0, 10)
-    assert r.discriminator == t.discriminator and r.generator.c_dim == 10
+    assert r.discriminator == t.discriminator and r.generator.c_dim == t.generator.c_dim
+    assert {k: v for k, v in r.generator.items() if k not in (
+        'conv_kernel', 'use_radial_filters', 'channel_base', 'channel_max')} == {
+        k: v for k, v in t.generator.items() if k not in (
+            'conv_kernel', 'use_radial_filters', 'channel_base', 'channel_max')}
 
 
 def test_train_speed_times_stylegan3_t_and_r(train_speed, tmp_path, capsys):
