@@ -11,6 +11,7 @@ The reference path below is plain PyTorch; on a CUDA tensor with ``impl='cuda'``
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -154,6 +155,37 @@ def _axis_matrix(taps: torch.Tensor, size: int, up: int, down: int, pad0: int,
     return torch.where(valid, taps[t.clamp(0, k - 1)], taps.new_zeros(()))
 
 
+def _oriented(f: torch.Tensor, gain: float, flip_filter: bool) -> torch.Tensor:
+    """The taps that torch's correlating ops need: ``f`` with its gain, flipped unless
+    ``flip_filter`` (a correlation already)."""
+    f = f * (gain ** (f.ndim / 2))
+    return f if flip_filter else f.flip(list(range(f.ndim)))
+
+
+def _matmul_plan(f: torch.Tensor, gain: float, flip_filter: bool, geometry: tuple,
+                 dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(rows, columns)`` with ``upfirdn2d(x) == rows @ x @ columns`` for a separable filter
+    (None otherwise); ``geometry`` is ``(h, w, ux, uy, dx, dy, x0, x1, y0, y1)``."""
+    h, w, ux, uy, dx, dy, x0, x1, y0, y1 = geometry
+    factors = _separable_factors(_oriented(f, gain, flip_filter).to(dtype))
+    if factors is None:
+        return None
+    fy, fx = factors
+    return _axis_matrix(fy, h, uy, dy, y0, y1), _axis_matrix(fx, w, ux, dx, x0, x1).T
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_matmul_plan(taps: tuple[float, ...], shape: tuple[int, ...], gain: float,
+                        flip_filter: bool, geometry: tuple, dtype: torch.dtype,
+                        device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """:func:`_matmul_plan` of a constant filter, keyed by its values: built once per
+    geometry instead of a dozen small ops in every call. Built outside inference mode, so a
+    plan first made while sampling can be saved for backward later."""
+    with torch.inference_mode(False), torch.no_grad():
+        f = torch.tensor(taps, dtype=torch.float32, device=device).reshape(shape)
+        return _matmul_plan(f, gain, flip_filter, geometry, dtype)
+
+
 def _upfirdn2d_ref(x: torch.Tensor, f: torch.Tensor, up=1, down=1, padding: Padding = 0,
                    flip_filter: bool = False, gain: float = 1) -> torch.Tensor:
     """Reference :func:`upfirdn2d` in plain, twice-differentiable PyTorch ops.
@@ -175,19 +207,19 @@ def _upfirdn2d_ref(x: torch.Tensor, f: torch.Tensor, up=1, down=1, padding: Padd
         raise ValueError(f'upfirdn2d: the padded image ({list(x.shape)}, up {[ux, uy]}, '
                          f'padding {[x0, x1, y0, y1]}) is smaller than the filter {[fh, fw]}')
 
-    # conv2d correlates; flipping the taps turns it into a convolution.
-    f = (f * (gain ** (f.ndim / 2))).to(x.dtype)
-    if not flip_filter:
-        f = f.flip(list(range(f.ndim)))
-
-    factors = None
     if max(h * uy, w * ux) <= MATMUL_MAX_SIZE:
-        factors = _separable_factors(f)
-    if factors is not None:
-        fy, fx = factors
-        x = x @ _axis_matrix(fx, w, ux, dx, x0, x1).T
-        return _axis_matrix(fy, h, uy, dy, y0, y1) @ x
+        if f.requires_grad:  # a learned filter: build the matrices in the graph
+            plan = _matmul_plan(f, gain, flip_filter, (h, w, ux, uy, dx, dy, x0, x1, y0, y1),
+                                x.dtype)
+        else:  # a fixed filter (always, in the networks): the same matrices every step
+            plan = _cached_matmul_plan(tuple(f.flatten().tolist()), tuple(f.shape), gain,
+                                       flip_filter, (h, w, ux, uy, dx, dy, x0, x1, y0, y1),
+                                       x.dtype, x.device)
+        if plan is not None:
+            rows, columns = plan
+            return rows @ (x @ columns)
 
+    f = _oriented(f, gain, flip_filter).to(x.dtype)
     # Zero insertion: each pixel is followed by (u - 1) zeros along each axis.
     if ux > 1 or uy > 1:
         x = x.reshape(n, c, h, 1, w, 1)
