@@ -174,7 +174,10 @@ def test_summary_tables_and_pack(tmp_path):
     speed = dict(results=[
         dict(setting='auto', resolution=256, batch=16, ops='cuda', ops_used='cuda',
              precision='fp16', img_per_s=80.0, sec_per_kimg=12.5, peak_mem_mb=4500.4),
-        dict(setting='paper256', batch=64, ops='ref', precision='fp32', error='OOM')])
+        dict(setting='paper256', batch=64, ops='ref', precision='fp32', error='OOM'),
+        dict(setting='sg3t256', resolution=256, batch=16, ops='cuda', ops_used='cuda',
+             filtered_lrelu='reference (no kernel | x)', precision='fp16', img_per_s=20.0,
+             sec_per_kimg=50.0, peak_mem_mb=9000.0)])
     fid = dict(overlap_check=dict(max_abs_diff=0.0, ok=True),
                speed=dict(extraction=[dict(batch=64, images_per_s=1234.5)],
                           side_by_side=dict(batch=64, rows=[dict(name='pytorch-fid',
@@ -199,6 +202,8 @@ def test_summary_tables_and_pack(tmp_path):
     assert '| train_fp16 | failed | 40.0 | 150 | exit code 1 |' in md
     assert '| auto | 256 | 16 | cuda | fp16 | 80.0 | 12.50 | 4500 |' in md
     assert '| paper256 | - | 64 | ref | fp32 | error: OOM | | |' in md
+    assert ('| sg3t256 | 256 | 16 | cuda, filtered_lrelu reference (no kernel / x) | fp16 | '
+            '20.0 | 50.00 | 9000 |') in md
     assert '| 64 | 1234.5 |' in md and 'max |diff| of features 0.0 (ok)' in md
     assert '| pytorch-fid | 999.0 |' in md
     assert 'checks FAILED: resumed' in md

@@ -306,8 +306,11 @@ def markdown_tables(summary: dict) -> str:
                              f'{r["ops"]} | {r["precision"]} | error: '
                              f'{str(r["error"])[:60]} | | |')
                 continue
+            ops = r.get('ops_used', r['ops'])
+            if r.get('filtered_lrelu') not in (None, ops):  # StyleGAN3 rows: its op's path
+                ops += ', filtered_lrelu ' + str(r['filtered_lrelu']).replace('|', '/')[:40]
             lines.append(f'| {r["setting"]} | {r["resolution"]} | {r["batch"]} | '
-                         f'{r.get("ops_used", r["ops"])} | {r["precision"]} | '
+                         f'{ops} | {r["precision"]} | '
                          f'{_fmt(r["img_per_s"])} | {_fmt(r["sec_per_kimg"], ".2f")} | '
                          f'{_fmt(r.get("peak_mem_mb"), ".0f")} |')
     fid = results.get('fid', {})
