@@ -148,10 +148,13 @@ def unsupported(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | Non
     if up > 64 or down > 64:
         return f'up/down factors above 64 ({up}, {down})'
     shapes = [(1,) if f is None else tuple(int(s) for s in f.shape) for f in (fu, fd)]
-    if any(len(s) not in (1, 2) or min(s) < 1 or max(s) >= 1 << 16 for s in shapes):
+    if any(len(s) not in (1, 2) or min(s) < 1 for s in shapes):
         return None  # not the kernel's concern: the argument checks report it
     elem = 8 if x.dtype == torch.float64 else 4
-    if not _fits(shapes[0], shapes[1], up, down, elem):
+    fits = max(max(s) for s in shapes) < 1 << 16 and \
+        _fits(shapes[0], shapes[1], up, down, elem) and \
+        _fits(shapes[1], shapes[0], down, up, elem)  # the backward's (transposed) geometry
+    if not fits:
         return f'filters {shapes[0]} and {shapes[1]} too long for one block of the kernel'
     return None
 
