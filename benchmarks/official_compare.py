@@ -399,6 +399,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help='afterwards, profile both iterations at the last batch size')
     parser.add_argument('--profile-iters', type=int, default=16)
     parser.add_argument('--top', type=int, default=25, help='rows of the profile tables')
+    parser.add_argument('--note', default=None,
+                        help='free text stored in the JSON (e.g. how busy the machine was)')
     return parser.parse_args(argv)
 
 
@@ -435,7 +437,7 @@ def run(args: argparse.Namespace) -> int:
         print_table(rows)
         profile_result = (profile(ours, official, args.profile_iters, args.top)
                           if args.profile else None)
-    report = dict(machine=machine_info('cpu'), config=Path(args.config).name,
+    report = dict(machine=machine_info('cpu'), note=args.note, config=Path(args.config).name,
                   settings={k: v for k, v in settings.items()}, results=rows)
     if profile_result is not None:
         report['profile'] = dict(batch=args.batch[-1], **profile_result)
