@@ -94,7 +94,12 @@ class KimgEvalHook(Hook):
         from genforce_core.api import images_seen
         if runner.val_loop is None:
             raise ValueError('KimgEvalHook needs val_dataloader, val_cfg and val_evaluator')
-        runner.train_loop.val_interval = sys.maxsize  # this hook decides when to evaluate
+        # This hook decides when to evaluate. mmengine's loop re-reads its interval from
+        # `dynamic_intervals` every iteration, so both go (or it evaluates every 1000 iters).
+        loop = runner.train_loop
+        loop.val_interval = sys.maxsize
+        if getattr(loop, 'dynamic_intervals', None):
+            loop.dynamic_intervals = [sys.maxsize] * len(loop.dynamic_intervals)
         self._tick = images_seen(runner) // self.interval
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:

@@ -57,6 +57,7 @@ def test_eval_during_training_picks_the_best_checkpoint_and_test_reports(
     config = tmp_path / 'eval_dcgan.py'
     config.write_text(textwrap.dedent(f'''
         _base_ = [{str(example_config)!r}]
+        train_cfg = dict(val_interval=1)  # the hook overrides the loop's own interval
         custom_hooks = [
             dict(type='KimgEvalHook', interval_kimg=0.008),
             dict(type='KimgCheckpointHook', interval_kimg=1, save_best='fid8', rule='less'),
@@ -75,7 +76,8 @@ def test_eval_during_training_picks_the_best_checkpoint_and_test_reports(
     work = tmp_path / 'work'
     genforce(['train', str(config), '--work-dir', str(work), '--cfg-options', *tiny_dcgan,
               'train_cfg.total_kimg=0.016'], pythonpath=[example_plugin_site])
-    # Evaluated at 8 images (the hook) and after the last iteration (the loop): the best
+    # Evaluated at 8 images (the hook) and after the last iteration (the loop), not after
+    # every iteration as the loop's val_interval=1 alone would: the best
     # FID is kept as a checkpoint, and both values reach the scalar logs.
     best = list(work.glob('best_fid8_iter_*.pth'))
     assert len(best) == 1, sorted(p.name for p in work.iterdir())
