@@ -1,10 +1,10 @@
 """Learning regression test: a short real training must visibly learn the built-in shapes.
 
 The unit tests check single steps; this one trains the demo's StyleGAN2 (configs/demo.py,
-unchanged but for the length, the seed and fewer hooks) through `genforce train` in a
-subprocess and judges the result with `genforce test` and the ShapesQuality metric of the
-metrics plugin. It guards every refactor of the engine, losses, augmentation and data path:
-if learning breaks, the numbers stay at their step-0 values.
+unchanged but for the length, the seed, fewer hooks and the R1 gamma the margins were measured
+with) through `genforce train` in a subprocess and judges the result with `genforce test`
+and the ShapesQuality metric of the metrics plugin. It guards every refactor of the engine,
+losses, augmentation and data path: if learning breaks, the numbers stay at their step-0 values.
 
 After a few kimg the demo draws coloured blobs on the right grounds, not yet sharp shapes, so
 the metric runs with ``threshold=0.5`` (each head's best guess more likely than not) rather
@@ -40,6 +40,7 @@ def learning_config(folder: Path, kimg: float = KIMG, seed: int = SEED) -> Path:
         _base_ = [{str(REPO / 'configs' / 'demo.py')!r}]
         train_cfg = dict(total_kimg={kimg})
         randomness = dict(seed={seed}, diff_rank_seed=True)
+        model = dict(d_reg=dict(gamma=0.01))
         custom_hooks = [
             dict(type='GANProgressHook', interval=100),
             dict(type='KimgCheckpointHook', interval_kimg={kimg}, max_keep_ckpts=1),
