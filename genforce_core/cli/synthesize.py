@@ -58,10 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='move the images by TX image widths right and TY image heights '
                         'down, e.g. 0.25,0 (generators with an input transform: StyleGAN3; '
                         'refused for others; write a negative first value as '
-                        '--translate=-0.1,0)')
+                        '--translate=-0.1,0; default: no motion)')
     parser.add_argument('--rotate', type=parse_angle, metavar='DEG',
                         help='rotate the images by DEG degrees counter-clockwise about their '
-                        'centre, before --translate (StyleGAN3; refused for others)')
+                        'centre, before --translate (StyleGAN3; refused for others; default: '
+                        'no rotation)')
     parser.add_argument('--class', dest='class_idx', type=int, metavar='C',
                         help='class label for conditional models (required for them; '
                         'default: none)')
