@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from . import conv2d_gradfix
-from .upfirdn2d import Padding, _get_filter_size, _parse_padding, upfirdn2d
+from .upfirdn2d import Padding, _get_filter_size, parse_padding, upfirdn2d
 
 
 def _conv2d_wrapper(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding=0,
@@ -58,7 +58,7 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
         raise ValueError(f'up and down must be positive integers, got {up} and {down}')
     out_channels, in_channels_per_group, kh, kw = w.shape
     fw, fh = _get_filter_size(f)
-    px0, px1, py0, py1 = _parse_padding(padding)
+    px0, px1, py0, py1 = parse_padding(padding)
 
     # Extra padding that keeps the filtered image centred.
     if up > 1:

@@ -32,7 +32,7 @@ def _parse_scaling(scaling: int | Sequence[int]) -> tuple[int, int]:
     return sx, sy
 
 
-def _parse_padding(padding: Padding) -> tuple[int, int, int, int]:
+def parse_padding(padding: Padding) -> tuple[int, int, int, int]:
     """``p``, ``[px, py]`` or ``[x0, x1, y0, y1]`` -> ``(x0, x1, y0, y1)``."""
     if isinstance(padding, int):
         padding = [padding, padding]
@@ -200,7 +200,7 @@ def _upfirdn2d_ref(x: torch.Tensor, f: torch.Tensor, up=1, down=1, padding: Padd
         raise ValueError('the FIR filter must be a 1-D or 2-D float32 tensor (see setup_filter)')
     ux, uy = _parse_scaling(up)
     dx, dy = _parse_scaling(down)
-    x0, x1, y0, y1 = _parse_padding(padding)
+    x0, x1, y0, y1 = parse_padding(padding)
     n, c, h, w = x.shape
     fw, fh = _get_filter_size(f)
     if (h * uy + y0 + y1 < fh) or (w * ux + x0 + x1 < fw):
@@ -246,7 +246,7 @@ def _upfirdn2d_ref(x: torch.Tensor, f: torch.Tensor, up=1, down=1, padding: Padd
 def filter2d(x: torch.Tensor, f: torch.Tensor | None, padding: Padding = 0,
              flip_filter: bool = False, gain: float = 1, impl: str = 'cuda') -> torch.Tensor:
     """Filter ``x`` with ``f``; the output has the input's size plus ``padding``."""
-    x0, x1, y0, y1 = _parse_padding(padding)
+    x0, x1, y0, y1 = parse_padding(padding)
     fw, fh = _get_filter_size(f)
     p = [x0 + fw // 2, x1 + (fw - 1) // 2, y0 + fh // 2, y1 + (fh - 1) // 2]
     return upfirdn2d(x, f, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)
@@ -260,7 +260,7 @@ def upsample2d(x: torch.Tensor, f: torch.Tensor | None, up: int | Sequence[int] 
     The output is ``up`` times the input size (plus ``padding``).
     """
     ux, uy = _parse_scaling(up)
-    x0, x1, y0, y1 = _parse_padding(padding)
+    x0, x1, y0, y1 = parse_padding(padding)
     fw, fh = _get_filter_size(f)
     p = [x0 + (fw + ux - 1) // 2, x1 + (fw - ux) // 2,
          y0 + (fh + uy - 1) // 2, y1 + (fh - uy) // 2]
@@ -273,7 +273,7 @@ def downsample2d(x: torch.Tensor, f: torch.Tensor | None, down: int | Sequence[i
                  impl: str = 'cuda') -> torch.Tensor:
     """Low-pass ``x`` with ``f`` and keep every ``down``-th pixel (output: input / down)."""
     dx, dy = _parse_scaling(down)
-    x0, x1, y0, y1 = _parse_padding(padding)
+    x0, x1, y0, y1 = parse_padding(padding)
     fw, fh = _get_filter_size(f)
     p = [x0 + (fw - dx + 1) // 2, x1 + (fw - dx) // 2,
          y0 + (fh - dy + 1) // 2, y1 + (fh - dy) // 2]

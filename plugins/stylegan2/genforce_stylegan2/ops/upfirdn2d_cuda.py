@@ -15,6 +15,8 @@ import torch
 
 from genforce_core.api import CudaExtension
 
+from .upfirdn2d import parse_padding
+
 EXTENSION = 'genforce_stylegan2_upfirdn2d'
 _CUDA_DIR = Path(__file__).resolve().parent / 'cuda'
 SOURCES = [_CUDA_DIR / 'upfirdn2d_bindings.cpp', _CUDA_DIR / 'upfirdn2d.cu']
@@ -30,17 +32,6 @@ def _pair(v: int | Sequence[int]) -> tuple[int, int]:
         return v, v
     a, b = (int(t) for t in v)
     return a, b
-
-
-def _padding(p: int | Sequence[int]) -> tuple[int, int, int, int]:
-    if isinstance(p, int):
-        return p, p, p, p
-    p = [int(t) for t in p]
-    if len(p) == 2:
-        return p[0], p[0], p[1], p[1]
-    if len(p) != 4:
-        raise ValueError(f'padding must have 1, 2 or 4 entries, got {p}')
-    return p[0], p[1], p[2], p[3]
 
 
 class _Upfirdn2d(torch.autograd.Function):
@@ -90,7 +81,7 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int | Sequence[int] =
     downx, downy = _pair(down)
     if min(upx, upy, downx, downy) < 1:
         raise ValueError(f'up/down factors must be >= 1, got up={up}, down={down}')
-    padx0, padx1, pady0, pady1 = _padding(padding)
+    padx0, padx1, pady0, pady1 = parse_padding(padding)
     if f is None:
         f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
     f = f.to(device=x.device)

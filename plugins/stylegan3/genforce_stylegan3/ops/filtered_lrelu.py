@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from genforce_core.api import reference_forced, warn_reference_once
-from genforce_stylegan2.ops.upfirdn2d import upfirdn2d
+from genforce_stylegan2.ops.upfirdn2d import parse_padding, upfirdn2d
 
 
 def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None,
@@ -70,18 +70,6 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None,
             warn_reference_once('filtered_lrelu', f'CUDA kernel: {filtered_lrelu_cuda.status()}')
     return filtered_lrelu_reference(x, fu, fd, b, up=up, down=down, padding=padding, gain=gain,
                                     slope=slope, clamp=clamp, flip_filter=flip_filter)
-
-
-def parse_padding(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
-    """``p``, ``[px, py]`` or ``[x0, x1, y0, y1]`` -> ``(x0, x1, y0, y1)``."""
-    if isinstance(padding, int):
-        return padding, padding, padding, padding
-    p = [int(v) for v in padding]
-    if len(p) == 2:
-        return p[0], p[0], p[1], p[1]
-    if len(p) != 4:
-        raise ValueError(f'padding must have 1, 2 or 4 entries, got {p}')
-    return p[0], p[1], p[2], p[3]
 
 
 def _check_arguments(x: torch.Tensor, b: torch.Tensor | None, up: int, down: int,
