@@ -24,10 +24,9 @@ the median round gives the iteration time and the overhead in % of the plain ite
     python benchmarks/train_speed.py configs/demo.py --ada-p 0.2 0.6 1.0 \
         --iters 16 --rounds 3   # -> benchmarks/results/train_speed_ada.json
 
-StyleGAN3 (genforce-plugin-stylegan3): its configs work as they are (the generator takes no
-float16 layers yet, so ``fp16`` is the discriminator's float16 layers only); R variants of the
-small T configs are in ``benchmarks/configs`` (``stylegan3r_shapes32.py``,
-``stylegan3r_cifar10.py``):
+StyleGAN3 (genforce-plugin-stylegan3): its configs work as they are (``fp16``: the float16
+layers of both networks, ``fp32``: none); R variants of the small T configs are in
+``benchmarks/configs`` (``stylegan3r_shapes32.py``, ``stylegan3r_cifar10.py``):
 
     python benchmarks/train_speed.py configs/stylegan3t_shapes32.py \
         benchmarks/configs/stylegan3r_shapes32.py --batch 8 --iters 4 --warmup 1 \

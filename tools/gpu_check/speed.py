@@ -13,9 +13,9 @@ measurement starts that would end after ``--deadline`` seconds (judged by the lo
 
 StyleGAN3 T and R (genforce-plugin-stylegan3) at 256x256: ``sg3t256``/``sg3r256`` are the
 FFHQ 1024 configs (``configs/stylegan3t_ffhq1024.py``, ``stylegan3r_ffhq1024.py``) trained at
-256, batch 16, ``fp16`` being the discriminator's float16 layers (the generator has none yet);
-their rows also say which path ``filtered_lrelu`` took (``filtered_lrelu``: ``cuda`` or the
-reference path and why).
+256, batch 16, ``fp16`` being both networks' official float16 layers; their rows also say
+which path ``filtered_lrelu`` took (``filtered_lrelu``: ``cuda`` or the reference path and
+why).
 """
 from __future__ import annotations
 

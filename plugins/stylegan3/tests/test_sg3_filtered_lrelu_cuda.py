@@ -368,7 +368,8 @@ def test_cuda_generators_match_the_reference(radial):
     torch.manual_seed(0)
     G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
                   channel_base=128, channel_max=8, num_layers=4, num_critical=1, margin_size=2,
-                  conv_kernel=1 if radial else 3, use_radial_filters=radial).cuda()
+                  conv_kernel=1 if radial else 3, use_radial_filters=radial,
+                  num_fp16_res=0).cuda()
     z = torch.randn(3, 8, device='cuda')
     ws = G.mapping(z, None).detach().requires_grad_(True)
     outputs = []
@@ -381,3 +382,30 @@ def test_cuda_generators_match_the_reference(radial):
     torch.testing.assert_close(outputs[0][0], outputs[1][0], rtol=1e-4, atol=1e-4)
     assert _relative_error(outputs[0][1], outputs[1][1].double()) < 1e-4
     assert filtered_lrelu_cuda.status() == 'cuda'
+
+
+@needs_cuda
+@pytest.mark.parametrize('radial', [False, True])
+def test_cuda_mixed_precision_generators_match_float32(radial):
+    """The official mixed precision (float16 in the top sampling rates, through the kernel)
+    against the same generator in float32: images and gradients within float16 rounding."""
+    from genforce_stylegan3.networks import Generator
+
+    torch.manual_seed(0)
+    G = Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=64, img_channels=3,
+                  channel_base=2048, channel_max=64, num_layers=6, num_critical=2,
+                  margin_size=4, conv_kernel=1 if radial else 3, use_radial_filters=radial,
+                  num_fp16_res=2).cuda()
+    flags = [getattr(G.synthesis, name).use_fp16 for name in G.synthesis.layer_names]
+    assert any(flags) and not all(flags)
+    ws = G.mapping(torch.randn(4, 16, device='cuda'), None).detach()
+    results = []
+    for force_fp32 in (False, True):
+        w = ws.clone().requires_grad_(True)
+        img = G.synthesis(w, force_fp32=force_fp32)
+        (g,) = torch.autograd.grad(img.square().sum(), w)
+        results.append((img.detach(), g))
+    (img16, g16), (img32, g32) = results
+    assert img16.dtype == torch.float32 and torch.isfinite(g16).all()
+    assert _relative_error(img16, img32.double()) < 1e-2
+    assert _relative_error(g16, g32.double()) < 5e-2

@@ -90,10 +90,17 @@ class SynthesisInput(nn.Module):
                 f'sampling_rate={self.sampling_rate:g}, bandwidth={self.bandwidth:g}')
 
 
+def half_precision_on(device: torch.device) -> bool:
+    """Whether layers with ``use_fp16`` compute in float16 on ``device`` (CUDA only, as
+    officially: float16 convolutions on a CPU are slow and gain nothing)."""
+    return device.type == 'cuda'
+
+
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor,
                      padding: int, demodulate: bool, input_gain: torch.Tensor | None
                      ) -> torch.Tensor:
-    """Per-sample convolution with ``weight * styles`` (normalized when ``demodulate``).
+    """Per-sample convolution with ``weight * styles`` (normalized when ``demodulate``), in
+    x's dtype; ``weight`` and ``styles`` are float32.
 
     Computed as ``conv(x * styles, weight) * dcoefs``: scaling input channels per sample and
     output channels per sample equals convolving with per-sample weights, and lets one ordinary
@@ -103,12 +110,15 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     if demodulate:  # scale-free anyway; normalizing first keeps the products in range
         weight = weight * weight.square().mean(dim=[1, 2, 3], keepdim=True).rsqrt()
         styles = styles * styles.square().mean(dim=1, keepdim=True).rsqrt()
+        if x.dtype == torch.float16:  # the sums of the convolution stay near 1, far from 65504
+            weight = weight / math.sqrt(weight[0].numel())
     scale = styles if input_gain is None else styles * input_gain
-    x = torch.nn.functional.conv2d(x * scale.reshape(n, in_ch, 1, 1), weight, padding=padding)
+    x = torch.nn.functional.conv2d(x * scale.to(x.dtype).reshape(n, in_ch, 1, 1),
+                                   weight.to(x.dtype), padding=padding)
     if demodulate:
         w = weight.unsqueeze(0) * styles.reshape(n, 1, in_ch, 1, 1)
         dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # [N, out]
-        x = x * dcoefs.reshape(n, -1, 1, 1)
+        x = x * dcoefs.to(x.dtype).reshape(n, -1, 1, 1)
     return x
 
 
@@ -117,12 +127,15 @@ class SynthesisLayer(nn.Module):
 
     The input is divided by the root of ``magnitude_ema``, a running mean square of the layer's
     input updated when ``update_emas`` is True, so every layer sees inputs of unit magnitude.
+    With ``use_fp16`` the layer computes in float16 on CUDA (its parameters stay float32) and
+    returns float16; otherwise in float32 (or float64 for a float64 input).
     """
 
     def __init__(self, w_dim: int, spec: LayerSpec, conv_clamp: float | None = None,
-                 magnitude_ema_beta: float = 0.999):
+                 magnitude_ema_beta: float = 0.999, use_fp16: bool = False):
         super().__init__()
         self.spec = spec
+        self.use_fp16 = use_fp16
         self.w_dim = w_dim
         self.is_torgb = spec.is_torgb
         self.conv_kernel = spec.conv_kernel
@@ -137,8 +150,8 @@ class SynthesisLayer(nn.Module):
         self.register_buffer('up_filter', up)
         self.register_buffer('down_filter', down)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, update_emas: bool = False
-                ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, update_emas: bool = False,
+                force_fp32: bool = False) -> torch.Tensor:
         spec = self.spec
         if update_emas:
             with torch.no_grad():
@@ -149,7 +162,11 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         if self.is_torgb:
             styles = styles / math.sqrt(spec.in_channels * spec.conv_kernel ** 2)
-        x = modulated_conv2d(x, self.weight.to(x.dtype), styles, padding=spec.conv_kernel - 1,
+        if self.use_fp16 and not force_fp32 and half_precision_on(x.device):
+            x = x.to(torch.float16)
+        elif x.dtype == torch.float16:  # the output of a float16 layer
+            x = x.to(torch.float32)
+        x = modulated_conv2d(x, self.weight, styles, padding=spec.conv_kernel - 1,
                              demodulate=not self.is_torgb, input_gain=input_gain)
         return filtered_lrelu(x, self.up_filter, self.down_filter, self.bias.to(x.dtype),
                               up=spec.up_factor, down=spec.down_factor, padding=spec.padding,
@@ -159,11 +176,17 @@ class SynthesisLayer(nn.Module):
     def extra_repr(self) -> str:
         s = self.spec
         return (f'{s.in_channels} -> {s.out_channels}, size {s.in_size} -> {s.out_size}, '
-                f'up {s.up_factor}, down {s.down_factor}, kernel {s.conv_kernel}')
+                f'up {s.up_factor}, down {s.down_factor}, kernel {s.conv_kernel}, '
+                f'use_fp16={self.use_fp16}')
 
 
 class SynthesisNetwork(nn.Module):
-    """Fourier input, ``num_layers`` synthesis layers and ToRGB; one w per module."""
+    """Fourier input, ``num_layers`` synthesis layers and ToRGB; one w per module.
+
+    As officially, the layers whose output sampling rate times ``2 ** num_fp16_res`` exceeds
+    the image resolution (the high-resolution end) compute in float16 on CUDA, and every layer,
+    ToRGB included, clamps its output to ``[-conv_clamp, conv_clamp]``.
+    """
 
     def __init__(self, w_dim: int, img_resolution: int, img_channels: int,
                  channel_base: int = 32768, channel_max: int = 512, num_layers: int = 14,
@@ -172,14 +195,15 @@ class SynthesisNetwork(nn.Module):
                  margin_size: int = 10, output_scale: float = 0.25, filter_size: int = 6,
                  lrelu_upsampling: int = 2, conv_kernel: int = 3,
                  use_radial_filters: bool = False, conv_clamp: float | None = 256,
-                 magnitude_ema_beta: float = 0.999, num_fp16_res: int = 0):
+                 magnitude_ema_beta: float = 0.999, num_fp16_res: int = 4):
         super().__init__()
-        if num_fp16_res:
-            raise ValueError('num_fp16_res > 0 (mixed precision) is not supported yet')
+        if num_fp16_res < 0:
+            raise ValueError(f'num_fp16_res must be >= 0, got {num_fp16_res}')
         self.w_dim = w_dim
         self.img_resolution = img_resolution
         self.img_channels = img_channels
         self.output_scale = output_scale
+        self.num_fp16_res = num_fp16_res
         input_spec, specs = layer_specs(
             img_resolution=img_resolution, img_channels=img_channels,
             channel_base=channel_base, channel_max=channel_max, num_layers=num_layers,
@@ -192,15 +216,17 @@ class SynthesisNetwork(nn.Module):
         self.input = SynthesisInput(w_dim, input_spec)
         self.layer_names = []
         for spec in specs:
-            setattr(self, spec.name, SynthesisLayer(w_dim, spec, conv_clamp=None if spec.is_torgb
-                                                    else conv_clamp,
-                                                    magnitude_ema_beta=magnitude_ema_beta))
+            use_fp16 = spec.out_sampling_rate * 2 ** num_fp16_res > img_resolution
+            setattr(self, spec.name, SynthesisLayer(w_dim, spec, conv_clamp=conv_clamp,
+                                                    magnitude_ema_beta=magnitude_ema_beta,
+                                                    use_fp16=use_fp16))
             self.layer_names.append(spec.name)
 
     def forward(self, ws: torch.Tensor, update_emas: bool = False,
-                noise_mode: str = 'const') -> torch.Tensor:
-        """Images ``[N, img_channels, img_resolution, img_resolution]`` for ``ws``;
-        ``noise_mode`` is ignored (no noise inputs)."""
+                noise_mode: str = 'const', force_fp32: bool = False) -> torch.Tensor:
+        """Float32 images ``[N, img_channels, img_resolution, img_resolution]`` for ``ws``;
+        ``force_fp32`` keeps every layer in float32; ``noise_mode`` is ignored (no noise
+        inputs)."""
         del noise_mode
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f'ws must have shape [N, {self.num_ws}, {self.w_dim}], '
@@ -208,8 +234,9 @@ class SynthesisNetwork(nn.Module):
         ws = ws.to(torch.float32).unbind(dim=1)
         x = self.input(ws[0])
         for name, w in zip(self.layer_names, ws[1:]):
-            x = getattr(self, name)(x, w, update_emas=update_emas)
-        return x * self.output_scale
+            x = getattr(self, name)(x, w, update_emas=update_emas, force_fp32=force_fp32)
+        x = x * self.output_scale
+        return x.to(torch.float32) if x.dtype == torch.float16 else x
 
 
 class Generator(nn.Module):
@@ -234,14 +261,16 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None,
                 truncation_psi: float = 1, truncation_cutoff: int | None = None,
-                update_emas: bool = False, noise_mode: str = 'const') -> torch.Tensor:
+                update_emas: bool = False, noise_mode: str = 'const',
+                force_fp32: bool = False) -> torch.Tensor:
         """Images for ``z`` (and ``c``). ``update_emas`` moves ``w_avg`` and every layer's
         ``magnitude_ema`` (as the official training does on the fakes shown to D);
-        ``noise_mode`` is accepted for interface compatibility: StyleGAN3 has no noise."""
+        ``force_fp32`` turns mixed precision off; ``noise_mode`` is accepted for interface
+        compatibility: StyleGAN3 has no noise."""
         del noise_mode
         ws = self.mapping(z, c, truncation_psi=truncation_psi,
                           truncation_cutoff=truncation_cutoff, update_emas=update_emas)
-        return self.synthesis(ws, update_emas=update_emas)
+        return self.synthesis(ws, update_emas=update_emas, force_fp32=force_fp32)
 
     @contextlib.contextmanager
     def image_transform(self, translate: tuple[float, float] = (0.0, 0.0),
