@@ -15,14 +15,15 @@ from genforce_core.validate import validate_config
 REPO = Path(__file__).resolve().parents[3]
 PLUGIN_CONFIGS = Path(__file__).resolve().parents[1] / 'genforce_stylegan3' / 'configs'
 # name: (model type, G channel base, G channel max, conv kernel, R1 gamma, blur sigma,
-#        total kimg)
+#        total kimg), as in NVIDIA's docs/configs.md and train.py (MetFaces-U: fine-tuning,
+#        where train.py turns the blur off)
 EXPECTED = {
     'stylegan3t_ffhq1024': ('StyleGAN3', 32768, 512, 3, 32.8, 0, 25000),
     'stylegan3r_ffhq1024': ('StyleGAN3', 65536, 1024, 1, 32.8, 10, 25000),
     'stylegan3t_afhqv2512': ('StyleGAN3ADA', 32768, 512, 3, 8.2, 0, 25000),
     'stylegan3r_afhqv2512': ('StyleGAN3ADA', 65536, 1024, 1, 16.4, 10, 25000),
     'stylegan3t_metfacesu1024': ('StyleGAN3ADA', 32768, 512, 3, 6.6, 0, 5000),
-    'stylegan3r_metfacesu1024': ('StyleGAN3ADA', 65536, 1024, 1, 6.6, 10, 5000),
+    'stylegan3r_metfacesu1024': ('StyleGAN3ADA', 65536, 1024, 1, 6.6, 0, 5000),
     'stylegan3t_cifar10': ('StyleGAN3', 16384, 512, 3, 0.01, 0, 100000),
     'stylegan3t_shapes32': ('StyleGAN3', 1024, 32, 3, 0.01, 0, 60),
 }
@@ -57,6 +58,43 @@ def test_every_config_validates_with_the_official_settings(name):
         assert G.magnitude_ema_beta == pytest.approx(0.5 ** (32 / 20000))
         assert model.discriminator.channel_base == 32768
         assert model.discriminator.channel_max == 512
+        assert G.num_fp16_res == model.discriminator.num_fp16_res == 4
+        assert G.conv_clamp == model.discriminator.conv_clamp == 256
+        fine_tuning = 'metfacesu' in name  # train.py --resume: faster ADA, no EMA ramp-up
+        assert model.ema.rampup == (None if fine_tuning else 0.05)
+        if model.type == 'StyleGAN3ADA':
+            assert model.ada_kimg == (100 if fine_tuning else 500)
+
+
+@pytest.mark.parametrize('name', sorted(n for n in EXPECTED if n.endswith(('1024', '512'))))
+def test_the_official_configs_build_the_official_adam_settings(name):
+    """G has no regularization phase in the official StyleGAN3 runs (G_reg_interval None):
+    its Adam takes lr 0.0025 and betas (0, 0.99) as given; D's are rescaled for R1 every 16
+    steps (lr 0.002 * 16/17, beta2 0.99 ** (16/17))."""
+    from genforce_core.engine.optim import GANOptimWrapperConstructor
+
+    cfg = load_config(name)
+    wrapper_cfg = cfg.optim_wrapper.to_dict()
+    assert wrapper_cfg.pop('constructor') == 'GANOptimWrapperConstructor'
+    optim = GANOptimWrapperConstructor(wrapper_cfg)(_tiny_model(cfg))
+    g = optim['generator'].optimizer.param_groups[0]
+    d = optim['discriminator'].optimizer.param_groups[0]
+    assert (g['lr'], tuple(g['betas'])) == (0.0025, (0.0, 0.99))
+    assert d['lr'] == pytest.approx(0.002 * 16 / 17)
+    assert d['betas'][1] == pytest.approx(0.99 ** (16 / 17))
+
+
+def _tiny_model(cfg):
+    """The config's model with tiny networks (everything else as configured)."""
+    from genforce_core.api import MODELS, load_plugins
+    from genforce_stylegan3 import plugin
+
+    load_plugins()
+    tiny = plugin.genforce_test_models()[1]['model']
+    model_cfg = cfg.model.to_dict()
+    model_cfg['generator'] = tiny['generator']  # replace, not merge
+    model_cfg['discriminator'] = tiny['discriminator']
+    return MODELS.build(model_cfg)
 
 
 @pytest.mark.slow
@@ -82,18 +120,11 @@ def test_the_ada_configs_build_and_train_one_step(name):
     """The configs' model arguments (ADA, transfer, blur) build, with tiny networks."""
     import torch
 
-    from genforce_core.api import MODELS, load_plugins
-    from genforce_stylegan3 import plugin
-
-    load_plugins()
-    tiny = plugin.genforce_test_models()[1]['model']
     cfg = load_config(name)
-    model_cfg = cfg.model.to_dict()
-    model_cfg['generator'] = tiny['generator']  # replace, not merge
-    model_cfg['discriminator'] = tiny['discriminator']
     torch.manual_seed(0)
-    model = MODELS.build(model_cfg).train()
-    assert type(model).__name__ == 'StyleGAN3ADA' and model.ada_kimg == 100
+    model = _tiny_model(cfg).train()
+    assert type(model).__name__ == 'StyleGAN3ADA'
+    assert model.ada_kimg == cfg.model.ada_kimg
     assert model.blur_sigma == cfg.model.blur_init_sigma
     real, c = torch.randn(4, 3, 16, 16), torch.zeros(4, 0)
     losses = model._d_main_losses(real, c)

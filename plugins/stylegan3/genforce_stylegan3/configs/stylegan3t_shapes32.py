@@ -8,7 +8,7 @@ resolution = 32
 batch = 8
 model = dict(
     generator=dict(z_dim=32, w_dim=32, img_resolution=resolution, channel_base=1024,
-                   channel_max=32, num_layers=6, margin_size=4, conv_clamp=None,
+                   channel_max=32, num_layers=6, margin_size=4, num_fp16_res=0, conv_clamp=None,
                    magnitude_ema_beta=0.5 ** (batch / 20000)),
     discriminator=dict(img_resolution=resolution, channel_base=1024, channel_max=32,
                        num_fp16_res=0, conv_clamp=None),

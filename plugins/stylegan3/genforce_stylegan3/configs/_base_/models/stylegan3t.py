@@ -1,12 +1,15 @@
 # StyleGAN3-T (translation equivariant; Karras et al. 2021) as trained officially, here for
 # FFHQ 1024x1024: global batch 32 on 8 GPUs (4 per GPU), 2-layer mapping, G channel base 32768
 # and max 512, 3x3 convolutions, 14 synthesis layers (2 critically sampled), magnitude EMA with a
-# half-life of 20 kimg; the StyleGAN2 discriminator (resnet, base 32768, max 512, minibatch-std
-# group 4, fp16 in the top 4 resolutions, clamp 256); non-saturating loss, R1 every 16 D steps
-# (gamma 32.8 here; per dataset in the configs), no path length, no style mixing; Adam with
-# betas (0, 0.99), G lr 0.0025, D lr 0.002; EMA generator with a 10 kimg half-life and
-# ramp-up 0.05; no blur of D's inputs (StyleGAN3-R blurs them); x-flips; 25000 kimg.
-# Not yet: the generator's mixed precision (official fp16 in its last 4 layers).
+# half-life of 20 kimg, float16 (on CUDA) in the layers whose sampling rate exceeds 1/16 of
+# the resolution, clamp 256; the StyleGAN2 discriminator (resnet, base 32768, max 512,
+# minibatch-std group 4, fp16 in the top 4 resolutions, clamp 256); non-saturating loss, R1
+# every 16 D steps (gamma 32.8 here; per dataset in the configs), no path length, no style
+# mixing; Adam with betas (0, 0.99), G lr 0.0025 (no lazy-regularization rescaling: G has no
+# regularization phase), D lr 0.002 (rescaled for R1 every 16 steps); EMA generator with a
+# 10 kimg half-life and ramp-up 0.05; no blur of D's inputs (StyleGAN3-R blurs them); x-flips;
+# 25000 kimg. As NVIDIA's train.py --cfg=stylegan3-t --batch=32 --gamma=32.8 --mirror=1
+# --aug=noaug.
 _base_ = ['genforce_core::_base_/gan.py']
 resolution = 1024
 batch = 32  # global; the dataloader's batch_size is per GPU
@@ -17,7 +20,7 @@ model = dict(
         z_dim=512, c_dim=0, w_dim=512, img_resolution=resolution, img_channels=3,
         mapping_kwargs=dict(num_layers=2),
         channel_base=32768, channel_max=512, conv_kernel=3, use_radial_filters=False,
-        conv_clamp=256, magnitude_ema_beta=0.5 ** (batch / 20000)),
+        num_fp16_res=4, conv_clamp=256, magnitude_ema_beta=0.5 ** (batch / 20000)),
     discriminator=dict(
         type='StyleGAN2Discriminator',
         c_dim=0, img_resolution=resolution, img_channels=3, architecture='resnet',
@@ -31,12 +34,9 @@ model = dict(
     blur_init_sigma=0,
     blur_fade_kimg=200 * batch / 32,
 )
-# reg_interval=4: G's Adam keeps the lazy-regularization rescaling with path length off, as in
-# the StyleGAN2-ADA lineage's configs without path length (see stylegan2_cifar10).
 optim_wrapper = dict(
     constructor='GANOptimWrapperConstructor',
-    generator=dict(reg_interval=4,
-                   optimizer=dict(type='Adam', lr=0.0025, betas=(0.0, 0.99), eps=1e-8)),
+    generator=dict(optimizer=dict(type='Adam', lr=0.0025, betas=(0.0, 0.99), eps=1e-8)),
     discriminator=dict(optimizer=dict(type='Adam', lr=0.002, betas=(0.0, 0.99), eps=1e-8)),
 )
 train_dataloader = dict(batch_size=batch // 8,
