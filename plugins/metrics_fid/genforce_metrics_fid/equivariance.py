@@ -3,13 +3,14 @@ Adversarial Networks", appendix E): ``eqt50k_int`` (EQ-T), ``eqt50k_frac`` (EQ-T
 ``eqr50k`` (EQ-R), the PSNR in dB (peak 2: images in [-1, 1]) between a transformed
 generated image and the untransformed one transformed in pixel space.
 
-For each sample: ``w = mapping(z, c)``, ``orig = synthesis(w)`` with the identity input
-transform, and ``img = synthesis(w)`` with ``synthesis.input.transform = M``:
+For each sample: ``w = mapping(z, c)``, ``orig = synthesis(w)``, and ``img = synthesis(w)``
+inside ``G.image_transform(...)`` (the core's ``TransformableGenerator`` contract), whose
+input transform is ``M`` (output coordinates to input coordinates):
 
-* EQ-T: ``M`` translates by ``t``, both coordinates uniform in [-1/8, 1/8] of the image,
+* EQ-T: the image moves by ``t``, both coordinates uniform in [-1/8, 1/8] of the image,
   rounded to whole pixels; the reference is ``orig`` shifted by those pixels, compared with
   ``img`` where the shifted pixels exist.
-* EQ-T_frac: the same without rounding; EQ-R: ``M`` rotates by an angle uniform in
+* EQ-T_frac: the same without rounding; EQ-R: the image turns by an angle uniform in
   [-pi, pi] about the image centre. The reference is ``orig`` resampled at ``M p``
   (:func:`~.resampling.warp`, a 4x oversampled Lanczos-3 windowed-sinc approximation of the
   paper's ideal band-limited resampling) and it is compared with ``img`` passed through the
@@ -22,12 +23,13 @@ metric, one transform is drawn per batch (``batch_size`` 4): batch ``b`` draws i
 conditions and transform from ``(seed, b)``, so the value depends on the seed and the batch
 size, not on the number of processes. The generator is deep-copied, never changed.
 
-The generator needs StyleGAN3's layout (found by duck typing): ``mapping(z, c)``,
-``synthesis(ws)`` and the 3x3 buffer ``synthesis.input.transform``, the matrix the Fourier
-input's coordinates ``[x, y, 1]`` are multiplied by (image centre 0, one unit = the width).
+The generator needs ``image_transform`` (StyleGAN3 has it) and StyleGAN3's layout, found by
+duck typing: ``mapping(z, c)`` and ``synthesis(ws)``, called inside the context. Coordinates:
+image centre 0, one unit = the width, y down.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import re
@@ -38,7 +40,7 @@ import torch
 from mmengine.dist import get_dist_info
 from torch import nn
 
-from genforce_core.api import METRICS
+from genforce_core.api import METRICS, supports_image_transform
 
 from .features import gather_in_order, latent_generator, my_batches
 from .generative import GenerativeMetric
@@ -92,28 +94,28 @@ def is_eq_name(name: str) -> bool:
     return True
 
 
-def input_transform_of(generator: nn.Module, metric: str) -> torch.Tensor:
-    """The generator's ``synthesis.input.transform`` (3x3), or a MetricError naming the
-    metric and the generator's class."""
-    synthesis = getattr(generator, 'synthesis', None)
-    transform = getattr(getattr(synthesis, 'input', None), 'transform', None)
-    if not (isinstance(transform, torch.Tensor) and transform.shape == (3, 3)
-            and hasattr(generator, 'mapping')):
-        raise MetricError(f'{metric} needs a generator with an input transform (StyleGAN3: '
-                          f'mapping, synthesis and the 3x3 buffer synthesis.input.transform); '
-                          f'{type(generator).__name__} has none')
-    return transform
+def check_generator(generator: nn.Module, metric: str) -> None:
+    """A MetricError naming the metric and the generator's class unless the generator can
+    move its images and has mapping and synthesis networks."""
+    if not (supports_image_transform(generator) and hasattr(generator, 'mapping')
+            and hasattr(generator, 'synthesis')):
+        raise MetricError(f'{metric} needs a generator that can translate and rotate its '
+                          f'images (image_transform, with mapping and synthesis networks, as '
+                          f'StyleGAN3 has); {type(generator).__name__} has none')
 
 
-def draw_transform(kind: str, rng: torch.Generator, resolution: int) -> torch.Tensor:
-    """The input transform of one batch (float64 3x3)."""
+def draw_motion(kind: str, rng: torch.Generator, resolution: int
+                ) -> tuple[dict, torch.Tensor]:
+    """The motion of one batch: ``image_transform`` arguments and their input transform
+    ``M`` (float64 3x3)."""
     if kind == 'rot':
-        return rotation_matrix(float((torch.rand([], generator=rng, dtype=torch.float64)
-                                      * 2 - 1) * ROTATE_MAX))
+        angle = float((torch.rand([], generator=rng, dtype=torch.float64) * 2 - 1) * ROTATE_MAX)
+        return dict(rotate=math.degrees(angle)), rotation_matrix(angle)
     t = (torch.rand(2, generator=rng, dtype=torch.float64) * 2 - 1) * TRANSLATE_MAX
     if kind == 'int':
         t = (t * resolution).round() / resolution
-    return translation_matrix(float(t[0]), float(t[1]))
+    tx, ty = float(t[0]), float(t[1])
+    return dict(translate=(tx, ty)), translation_matrix(tx, ty)
 
 
 class EquivarianceSampler:
@@ -128,9 +130,8 @@ class EquivarianceSampler:
 
     def __init__(self, generator: nn.Module, config: EQConfig, *,
                  labels: np.ndarray | None = None, c_dim: int = 0, seed: int = 0):
-        input_transform_of(generator, config.name)
+        check_generator(generator, config.name)
         self.G = copy.deepcopy(generator).eval().requires_grad_(False)
-        self.transform = input_transform_of(self.G, config.name)
         self.config, self.labels, self.c_dim, self.seed = config, labels, c_dim, seed
         self.z_dim = int(generator.z_dim)
         self.device = next(self.G.parameters()).device
@@ -140,9 +141,9 @@ class EquivarianceSampler:
             if _accepts(self.G.synthesis.forward, option):
                 self.synthesis_kwargs[option] = value
 
-    def _synthesize(self, ws: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        self.transform.copy_(m.to(self.transform))
-        return self.G.synthesis(ws, **self.synthesis_kwargs).float()
+    def _synthesize(self, ws: torch.Tensor, motion: dict | None = None) -> torch.Tensor:
+        with self.G.image_transform(**motion) if motion else contextlib.nullcontext():
+            return self.G.synthesis(ws, **self.synthesis_kwargs).float()
 
     @torch.no_grad()
     def __call__(self, b: int, n: int) -> torch.Tensor:
@@ -152,10 +153,10 @@ class EquivarianceSampler:
         for buf in noise_buffers(self.G):
             buf.copy_(torch.randn(buf.shape, generator=rng))
         ws = self.G.mapping(z.to(self.device, self.dtype), c.to(self.device, self.dtype))
-        orig = self._synthesize(ws, torch.eye(3, dtype=torch.float64))
+        orig = self._synthesize(ws)
         resolution = orig.shape[-1]
-        m = draw_transform(self.config.kind, rng, resolution)
-        img = self._synthesize(ws, m)
+        motion, m = draw_motion(self.config.kind, rng, resolution)
+        img = self._synthesize(ws, motion)
         if self.config.kind == 'int':
             shift = (-m[:2, 2] * resolution).round().long().tolist()
             ref, mask = integer_shift(orig, shift[0], shift[1])

@@ -2,6 +2,7 @@
 known, on the tiny StyleGAN3-T model, and through `genforce metrics`."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 
@@ -78,7 +79,7 @@ class Mapping(nn.Module):
 
 class FourierToy(nn.Module):
     """StyleGAN3's layout (mapping, synthesis, synthesis.input.transform) around
-    :class:`FourierSynthesis`."""
+    :class:`FourierSynthesis`, with ``image_transform`` (the core's contract) written out."""
 
     def __init__(self, resolution: int = 32, max_freq: float = 0.3, follow: bool = True,
                  radial: bool = False):
@@ -90,6 +91,22 @@ class FourierToy(nn.Module):
 
     def forward(self, z, c):
         return self.synthesis(self.mapping(z, c))
+
+    @contextlib.contextmanager
+    def image_transform(self, translate=(0.0, 0.0), rotate=0.0):
+        """Image turned ``rotate`` degrees counter-clockwise as displayed (y down), then moved
+        by ``translate``: output point p shows the input at ``rot(+rotate) (p - t)``."""
+        a = math.radians(rotate)
+        motion = torch.tensor([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0],
+                               [0, 0, 1]], dtype=torch.float64) @ torch.tensor(
+            [[1, 0, -translate[0]], [0, 1, -translate[1]], [0, 0, 1]], dtype=torch.float64)
+        buffer = self.synthesis.input.transform
+        stored = buffer.clone()
+        buffer.copy_(stored.double() @ motion)
+        try:
+            yield
+        finally:
+            buffer.copy_(stored)
 
 
 def eq(name: str, generator: nn.Module, num_samples: int = 8, batch_size: int = 2) -> float:
@@ -166,8 +183,8 @@ def test_same_seed_same_value_and_the_generator_is_left_as_it_was():
 
 
 def test_a_generator_without_input_transform_is_refused():
-    with pytest.raises(MetricError, match=r'eqr50k needs a generator with an input transform.*'
-                                          r'TinyGenerator has none'):
+    with pytest.raises(MetricError, match=r'eqr50k needs a generator that can translate and '
+                                          r'rotate its images.*TinyGenerator has none'):
         EQ('eqr50k', num_samples=2, progress=False).evaluate_model(TinyGenerator())
     with pytest.raises(MetricError, match='num_samples=0'):
         EQ('eqr50k', num_samples=0)
