@@ -61,6 +61,9 @@ def test_rate_meter_measures_a_recent_window():
     for t in range(2, 30):
         meter.add(t, 100 + (t - 1) * 10)  # ... then 10 img/s
     assert meter.img_per_s() == pytest.approx(10)
+    meter.exclude(60)  # a minute without training (an evaluation) ...
+    meter.add(90, 100 + 28 * 10 + 10)  # ... then one more second at 10 img/s
+    assert meter.img_per_s() == pytest.approx(10)
 
 
 def test_verbose_requested(monkeypatch):
@@ -162,6 +165,52 @@ def test_progress_lines_first_after_one_iteration_then_by_time():
     last, summary = out.getvalue().splitlines()[2:]
     assert last.startswith('kimg 0.320/1.0')
     assert summary == 'finished at 0.320 kimg: 0.320 kimg in 00:00:33 (9.7 img/s)'
+
+
+def test_an_evaluation_pause_does_not_count_in_the_rate_or_the_eta():
+    logger, clock = logging.Logger('paused'), FakeClock()
+    out = io.StringIO()
+    logger.addHandler(logging.StreamHandler(out))
+    lines = ProgressLines(logger, total_images=1000, start_images=0, interval_s=30, clock=clock)
+    for _ in range(6):
+        clock.t += 5
+        lines.update(lines.images + 50)  # 10 img/s
+    lines.pause()
+    clock.t += 120  # two minutes of evaluation
+    lines.resume()
+    clock.t += 5
+    lines.update(lines.images + 50)
+    last = out.getvalue().splitlines()[-1]
+    assert last.startswith('kimg 0.350/1.0  img/s 10.0  sec/kimg 100.00  ETA 00:01:05'), last
+    lines.close()  # the summary is wall-clock time, the pause included
+    assert out.getvalue().splitlines()[-1].endswith('0.350 kimg in 00:02:35 (2.3 img/s)')
+
+
+def test_the_progress_hook_leaves_evaluations_out_of_its_log_line(monkeypatch):
+    from types import SimpleNamespace
+
+    import torch
+
+    from genforce_core.hooks import progress
+
+    now = [0.0]
+    monkeypatch.setattr(progress.time, 'perf_counter', lambda: now[0])
+    model = SimpleNamespace(images_seen=torch.tensor(0))
+    logged = []
+    runner = SimpleNamespace(
+        model=model, max_iters=100, train_loop=SimpleNamespace(global_batch_size=10),
+        logger=SimpleNamespace(info=lambda line, **kw: logged.append(line)),
+        message_hub=mmengine.logging.MessageHub.get_instance('progress_hook_test'))
+    hook = progress.GANProgressHook(interval=10)
+    hook.before_train(runner)
+    now[0], model.images_seen = 10.0, torch.tensor(100)
+    hook.before_val(runner)
+    now[0] = 70.0  # one minute of evaluation
+    hook.after_val(runner)
+    now[0] = 80.0
+    model.images_seen = torch.tensor(200)
+    hook._report(runner)
+    assert logged[-1].startswith('kimg 0.200/1.0  img/s 10.0  sec/kimg 100.00  ETA 00:01:20')
 
 
 class FakeTerminal(io.StringIO):

@@ -69,7 +69,8 @@ def loss_values(outputs: Any) -> dict[str, Any]:
 
 
 class RateMeter:
-    """Images per second over (at least) the last ``window_s`` seconds."""
+    """Images per second over (at least) the last ``window_s`` seconds of training (time
+    passed to :meth:`exclude`, e.g. an evaluation, does not count)."""
 
     def __init__(self, window_s: float = 10.0):
         self.window_s = window_s
@@ -80,6 +81,11 @@ class RateMeter:
         # Drop the oldest sample while the rest still spans the window.
         while len(self._samples) > 2 and t - self._samples[1][0] >= self.window_s:
             self._samples.popleft()
+
+    def exclude(self, seconds: float) -> None:
+        """Leave out the last ``seconds`` (a pause that ended now): earlier samples move
+        forward in time by that much."""
+        self._samples = deque((t + seconds, images) for t, images in self._samples)
 
     def img_per_s(self) -> float:
         if len(self._samples) < 2:
@@ -212,6 +218,17 @@ class ProgressDisplay:
         self.rate = RateMeter()
         self.rate.add(*self.start)
         self.losses: dict[str, Any] = {}
+        self._paused_at: float | None = None
+
+    def pause(self) -> None:
+        """Training stops for a while (an evaluation): until :meth:`resume` the time does not
+        count in the rate, nor in the ETA drawn from it."""
+        self._paused_at = self.clock()
+
+    def resume(self) -> None:
+        if self._paused_at is not None:
+            self.rate.exclude(self.clock() - self._paused_at)
+            self._paused_at = None
 
     def update(self, images: int, losses: Mapping[str, Any] | None = None) -> None:
         self.images = images

@@ -20,7 +20,8 @@ class GANProgressHook(Hook):
 
         kimg 12.3/25000.0  img/s 512.0  sec/kimg 1.95  ETA 1d 02:03:04  peak mem 1234 MB
 
-    At the start of training it logs the global batch size and the length in kimg.
+    At the start of training it logs the global batch size and the length in kimg. Time spent
+    in evaluations during training does not count in img/s, sec/kimg and the ETA.
 
     Under a :class:`GenforceRunner` with a quiet console (the default) the console shows a live
     display instead of those lines (they still go to the log file): a progress bar on a
@@ -44,6 +45,7 @@ class GANProgressHook(Hook):
         self._t0 = 0.0
         self._images0 = 0
         self._display = None
+        self._val_started: float | None = None
 
     def total_kimg(self, runner) -> float:
         """Length of the run: iterations × global batch / 1000."""
@@ -68,6 +70,18 @@ class GANProgressHook(Hook):
             self._display.update(images_seen(runner), loss_values(outputs))
         if self.every_n_train_iters(runner, self.interval):
             self._report(runner)
+
+    def before_val(self, runner) -> None:
+        self._val_started = time.perf_counter()
+        if self._display is not None:
+            self._display.pause()
+
+    def after_val(self, runner) -> None:
+        if self._val_started is not None:
+            self._t0 += time.perf_counter() - self._val_started
+            self._val_started = None
+        if self._display is not None:
+            self._display.resume()
 
     def after_train(self, runner) -> None:
         if self._display is not None:
