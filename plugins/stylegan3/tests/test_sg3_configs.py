@@ -25,7 +25,7 @@ EXPECTED = {
     'stylegan3t_metfacesu1024': ('StyleGAN3ADA', 32768, 512, 3, 6.6, 0, 5000),
     'stylegan3r_metfacesu1024': ('StyleGAN3ADA', 65536, 1024, 1, 6.6, 0, 5000),
     'stylegan3t_cifar10': ('StyleGAN3', 16384, 512, 3, 0.01, 0, 100000),
-    'stylegan3t_shapes32': ('StyleGAN3', 1024, 32, 3, 0.01, 0, 60),
+    'stylegan3t_shapes32': ('StyleGAN3', 1024, 32, 3, 2, 0, 60),
 }
 
 
