@@ -36,9 +36,10 @@ The names, by theme:
   ``torch.load`` of third-party weight files.
 * **Official TF weights** — layout conversion for networks that keep one parameter per TF
   variable (:func:`load_official_tf`, :func:`official_tf_shapes`, :func:`from_tf`, ...).
-* **CUDA ops** — :class:`CudaExtension` (just-in-time build with the reference fallback),
-  :func:`warn_reference_once`, and :func:`reference_ops` / :func:`reference_forced`: the one
-  switch to the reference paths that every plugin's op dispatch honours.
+* **CUDA ops** — :class:`CudaExtension` (just-in-time build with the reference fallback and
+  a self-check against the reference, :func:`kernel_mismatch`), :func:`warn_reference_once`,
+  and :func:`reference_ops` / :func:`reference_forced`: the one switch to the reference paths
+  that every plugin's op dispatch honours.
 * **Command line** — :func:`add_command` adds a ``genforce`` subcommand in the house style.
 * **Inference** — :func:`load_generator` and device checks.
 * **Testing** — :func:`contract_tests` (the model contract suite for a plugin's tests),
@@ -129,6 +130,7 @@ from .ops import (
     BuildError,
     CudaExtension,
     GenforceOpsWarning,
+    kernel_mismatch,
     op_status,
     reference_forced,
     reference_ops,
@@ -220,8 +222,8 @@ __all__ = [
     # official TensorFlow variables (one parameter per TF variable)
     'from_tf', 'to_tf', 'is_tf_weight', 'official_tf_shapes', 'load_official_tf',
     # CUDA ops
-    'CudaExtension', 'warn_reference_once', 'op_status', 'GenforceOpsWarning',
-    'reference_ops', 'reference_forced',
+    'CudaExtension', 'kernel_mismatch', 'warn_reference_once', 'op_status',
+    'GenforceOpsWarning', 'reference_ops', 'reference_forced',
     # contracts (typing.Protocol) and the sampling options they imply
     'Generator', 'MappingNetwork', 'SynthesisNetwork', 'StyleGenerator', 'Discriminator',
     'ProgressiveNetwork', 'AdversarialLoss', 'GradientPenaltyLoss', 'DiscriminatorRegularizer',

@@ -272,3 +272,53 @@ def test_link_failure_summary_names_the_missing_library(sources, monkeypatch):
     ops.load_extension('myop', sources)
     assert ops.op_status('myop') == \
         'reference (build failed: /usr/bin/ld: cannot find -lcudart: No such file or directory)'
+
+
+# ------------------------------------------------------------------------------- self-check
+
+def _extension_that_builds(monkeypatch, sources, check):
+    _pretend_gpu(monkeypatch)
+    monkeypatch.setattr(ops, '_build', lambda name, *args: types.ModuleType(name))
+    return ops.CudaExtension('checked', sources, self_check=check)
+
+
+def test_a_kernel_passing_its_self_check_is_used_and_checked_once(sources, monkeypatch):
+    calls = []
+
+    def check():
+        calls.append(ext.module())  # the kernel is already usable inside the check
+        return None
+
+    ext = _extension_that_builds(monkeypatch, sources, check)
+    module = ext.module()
+    assert isinstance(module, types.ModuleType) and calls == [module]
+    assert ext.module() is module and len(calls) == 1
+    assert ext.status() == 'cuda'
+
+
+@pytest.mark.parametrize('check, reason', [
+    (lambda: 'output differs from the reference by 0.5 (relative)',
+     'self-check failed: output differs from the reference by 0.5 (relative)'),
+    (lambda: 1 / 0, 'self-check failed: ZeroDivisionError: division by zero'),
+])
+def test_a_kernel_failing_its_self_check_is_never_used(sources, monkeypatch, check, reason):
+    ext = _extension_that_builds(monkeypatch, sources, check)
+    assert ext.module() is None and ext.module() is None
+    assert not ext.is_available()
+    assert ext.status() == f'reference ({reason})'
+
+
+def test_kernel_mismatch_compares_values_and_gradients():
+    x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, dtype=torch.float64)  # a constant: no gradient is compared for it
+    assert ops.kernel_mismatch(lambda x, w: (x * w).tanh(), lambda x, w: torch.tanh(x * w),
+                               [x, w]) is None
+    assert ops.kernel_mismatch(lambda x, w: x * w + 1e-3, lambda x, w: x * w,
+                               [x, w]).startswith('output differs from the reference by')
+    # Same values, wrong backward: the gradient check catches it.
+    wrong_grad = lambda x, w: x.detach() * w + (x - x.detach()) * 2  # noqa: E731
+    assert ops.kernel_mismatch(wrong_grad, lambda x, w: x * w, [x, w]).startswith(
+        'gradient 0 differs')
+    assert 'shape [3, 3]' in ops.kernel_mismatch(lambda x, w: x[:, :3], lambda x, w: x, [x, w])
+    assert 'differs' in ops.kernel_mismatch(lambda x, w: x * float('nan'), lambda x, w: x,
+                                            [x, w])

@@ -119,3 +119,16 @@ def test_cuda_kernel_gradients_match_the_reference():
         results.append((g.detach(), gg))
     assert torch.allclose(results[0][0], results[1][0])
     assert torch.allclose(results[0][1], results[1][1])
+
+
+def test_the_self_check_passes_the_kernels_math_and_catches_a_wrong_kernel(monkeypatch):
+    monkeypatch.setattr(blur2d_cuda._EXTENSION, 'module', lambda: _EmulatedKernel)
+    assert blur2d_cuda.self_check('cpu') is None
+
+    class Flipped:  # forgets to flip the filter: right for symmetric filters only
+        @staticmethod
+        def blur2d(x, f, flip):
+            return blur_by_definition(x, f.to(x.dtype), not flip)
+
+    monkeypatch.setattr(blur2d_cuda._EXTENSION, 'module', lambda: Flipped)
+    assert blur2d_cuda.self_check('cpu').startswith('output differs')

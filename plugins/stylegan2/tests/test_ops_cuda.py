@@ -235,6 +235,28 @@ class TestEmulatedBiasAct:
         torch.testing.assert_close(ours, ref)
 
 
+def test_the_self_checks_pass_the_kernels_math_and_catch_a_wrong_kernel(emulated, monkeypatch):
+    """The checks each CUDA extension runs once after loading (on a GPU), here on the CPU
+    transcriptions of the kernels: they pass, and a kernel off by a little fails them."""
+    assert upfirdn2d_cuda.self_check('cpu') is None
+    assert bias_act_cuda.self_check('cpu') is None
+
+    class Off:
+        @staticmethod
+        def upfirdn2d(*args):
+            return FakeUpfirdn2dExt.upfirdn2d(*args) * 1.001
+
+        @staticmethod
+        def bias_act(x, b, g1, g2, mode, *args):
+            out = FakeBiasActExt.bias_act(x, b, g1, g2, mode, *args)
+            return out * 1.001 if mode else out  # only the gradient is wrong
+
+    monkeypatch.setattr(upfirdn2d_cuda, '_extension', Off)
+    monkeypatch.setattr(bias_act_cuda, '_extension', Off)
+    assert upfirdn2d_cuda.self_check('cpu').startswith('output differs')
+    assert bias_act_cuda.self_check('cpu').startswith('gradient 0 differs')
+
+
 def test_status_is_cheap_and_known():
     for module in (upfirdn2d_cuda, bias_act_cuda):
         s = module.status()

@@ -196,6 +196,21 @@ def test_host_kernel_gradients_match_the_reference(case, host_kernel):
         torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-10)
 
 
+def test_the_self_check_passes_the_kernel_code_and_catches_a_wrong_kernel(host_kernel,
+                                                                          monkeypatch):
+    """The check the extension runs once after loading (on a GPU), here on the kernel's code
+    compiled for the CPU: it passes, and a kernel whose masked (backward) pass is off fails."""
+    assert filtered_lrelu_cuda.self_check('cpu') is None
+    run = host_kernel.filtered_lrelu
+
+    def off(*args):
+        y, mask = run(*args)
+        return [y * 1.001 if args[16] == filtered_lrelu_cuda.MODE_MASKED else y, mask]
+
+    monkeypatch.setattr(host_kernel, 'filtered_lrelu', off)
+    assert filtered_lrelu_cuda.self_check('cpu').startswith('gradient 0 differs')
+
+
 @pytest.mark.parametrize('case', GRADCHECK_CASES, ids=_case_id)
 def test_host_kernel_gradcheck(case, host_kernel):
     x, b, kw = _inputs(case, seed=3, n=1, c=2)

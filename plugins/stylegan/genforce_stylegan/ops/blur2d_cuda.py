@@ -12,13 +12,13 @@ from pathlib import Path
 
 import torch
 
-from genforce_core.api import CudaExtension
+from genforce_core.api import CudaExtension, kernel_mismatch
 
 EXTENSION = 'genforce_stylegan_blur2d'
 _CUDA_DIR = Path(__file__).resolve().parent / 'cuda'
 SOURCES = [_CUDA_DIR / 'blur2d_bindings.cpp', _CUDA_DIR / 'blur2d.cu']
 
-_EXTENSION = CudaExtension(EXTENSION, SOURCES)
+_EXTENSION = CudaExtension(EXTENSION, SOURCES, self_check=lambda: self_check())
 is_available = _EXTENSION.is_available
 status = _EXTENSION.status
 
@@ -45,3 +45,14 @@ def blur2d(x: torch.Tensor, f: torch.Tensor, flip_filter: bool = False) -> torch
     if not f.is_floating_point():
         f = f.float()
     return _Blur2d.apply(x, f.to(device=x.device), bool(flip_filter))
+
+
+def self_check(device: str = 'cuda') -> str | None:
+    """The kernel against the reference (values and the input gradient) for a 3x3 filter;
+    None when they agree."""
+    from .blur2d import blur2d_reference
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn([2, 3, 8, 7], generator=g).to(device).requires_grad_(True)
+    f = torch.rand([3, 3], generator=g).to(device)
+    return kernel_mismatch(blur2d, blur2d_reference, [x, f])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from genforce_core.api import CudaExtension
+from genforce_core.api import CudaExtension, kernel_mismatch
 
 from .upfirdn2d import parse_padding
 
@@ -21,7 +21,7 @@ EXTENSION = 'genforce_stylegan2_upfirdn2d'
 _CUDA_DIR = Path(__file__).resolve().parent / 'cuda'
 SOURCES = [_CUDA_DIR / 'upfirdn2d_bindings.cpp', _CUDA_DIR / 'upfirdn2d.cu']
 
-_EXTENSION = CudaExtension(EXTENSION, SOURCES)
+_EXTENSION = CudaExtension(EXTENSION, SOURCES, self_check=lambda: self_check())
 _extension = _EXTENSION.module
 is_available = _EXTENSION.is_available
 status = _EXTENSION.status
@@ -95,3 +95,20 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int | Sequence[int] =
                          bool(flip_filter), g)
     return _Upfirdn2d.apply(x, f[:, None], 1, upy, 1, downy, 0, 0, pady0, pady1,
                             bool(flip_filter), g)
+
+
+def self_check(device: str = 'cuda') -> str | None:
+    """The kernel against the reference (values and input gradients) for an upsampling pass
+    with a 2-D filter and a downsampling separable one; None when they agree."""
+    from .upfirdn2d import upfirdn2d as upfirdn2d_any
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn([2, 3, 9, 8], generator=g).to(device).requires_grad_(True)
+    for f, kw in ((torch.rand([4, 4], generator=g), dict(up=2, padding=[2, 1, 2, 1])),
+                  (torch.rand([6], generator=g), dict(down=2, padding=2, gain=2.0))):
+        problem = kernel_mismatch(lambda t, f, kw=kw: upfirdn2d(t, f, **kw),
+                                  lambda t, f, kw=kw: upfirdn2d_any(t, f, impl='ref', **kw),
+                                  [x, f.to(device)])
+        if problem:
+            return problem
+    return None

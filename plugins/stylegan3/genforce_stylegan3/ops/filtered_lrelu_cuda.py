@@ -23,13 +23,13 @@ from pathlib import Path
 
 import torch
 
-from genforce_core.api import CudaExtension
+from genforce_core.api import CudaExtension, kernel_mismatch
 
 EXTENSION = 'genforce_stylegan3_filtered_lrelu'
 _CUDA_DIR = Path(__file__).resolve().parent / 'cuda'
 SOURCES = [_CUDA_DIR / 'filtered_lrelu_bindings.cpp', _CUDA_DIR / 'filtered_lrelu.cu']
 
-_EXTENSION = CudaExtension(EXTENSION, SOURCES)
+_EXTENSION = CudaExtension(EXTENSION, SOURCES, self_check=lambda: self_check())
 is_available = _EXTENSION.is_available
 status = _EXTENSION.status
 
@@ -211,3 +211,21 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None,
     return _FilteredLReLU.apply(x, b, geom, float(gain), float(slope),
                                 None if clamp is None else float(clamp))
 
+
+def self_check(device: str = 'cuda') -> str | None:
+    """The kernel against the reference (values, gradients for x and the bias) for a layer
+    as the generator has them: 2x up with a separable filter, clamped leaky ReLU, 2x down with
+    a radial filter; None when they agree."""
+    from .filtered_lrelu import filtered_lrelu_reference
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn([2, 3, 10, 9], generator=g).to(device).requires_grad_(True)
+    b = torch.randn([3], generator=g).to(device).requires_grad_(True)
+    # Unit DC gain as in the generator; with these draws every pre-activation is at least
+    # 1e-5 away from the slope change and the clamp, far beyond float32 rounding.
+    fu, fd = (f / f.sum() for f in (torch.rand([8], generator=g), torch.rand([8, 8], generator=g)))
+    fu, fd = fu.to(device), fd.to(device)
+    kw = dict(up=2, down=2, padding=(5, 4, 5, 4), gain=2 ** 0.5, slope=0.2, clamp=1.5)
+    return kernel_mismatch(lambda x, b, fu, fd: filtered_lrelu(x, fu, fd, b, **kw),
+                           lambda x, b, fu, fd: filtered_lrelu_reference(x, fu, fd, b, **kw),
+                           [x, b, fu, fd])
