@@ -18,7 +18,13 @@ from torch import nn
 from ..ops import conv2d_gradfix, upfirdn2d
 from ..ops.bias_act import activation_funcs, bias_act
 from ..ops.conv2d_resample import conv2d_resample
-from .layers import Conv2dLayer, FullyConnectedLayer, MappingNetwork, _check_shape
+from .layers import (
+    HOMOGENEOUS_ACTIVATIONS,
+    Conv2dLayer,
+    FullyConnectedLayer,
+    MappingNetwork,
+    _check_shape,
+)
 
 NOISE_MODES = ('random', 'const', 'none')
 
@@ -27,7 +33,7 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
                      noise: torch.Tensor | None = None, up: int = 1, down: int = 1,
                      padding: int = 0, resample_filter: torch.Tensor | None = None,
                      demodulate: bool = True, flip_weight: bool = True,
-                     fused_modconv: bool = True) -> torch.Tensor:
+                     fused_modconv: bool = True, output_gain: float = 1) -> torch.Tensor:
     """Convolve each sample with ``weight`` scaled per input channel by its ``styles``.
 
     With ``demodulate`` each output channel is divided by the L2 norm of its effective kernel
@@ -40,6 +46,8 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         weight: ``[O, I, kh, kw]``.
         styles: ``[N, I]``.
         noise: Added to the output (broadcastable to ``[N, O, H', W']``), or None.
+        output_gain: Scales the convolution's result (not the noise), by way of the small
+            demodulation coefficients or styles rather than a pass over the output.
     """
     batch_size = x.shape[0]
     out_channels, in_channels, kh, kw = weight.shape
@@ -57,6 +65,10 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         # |weight[o] * styles[n]|^2 = sum_i styles[n, i]^2 * sum_k weight[o, i, k]^2: no
         # per-sample [N, O, I, kh, kw] kernel is needed for the norms.
         dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).T + 1e-8).rsqrt()  # [N, O]
+        if output_gain != 1:
+            dcoefs = dcoefs * output_gain
+    elif output_gain != 1:
+        styles = styles * output_gain
 
     if not fused_modconv:
         x = x * styles.to(x.dtype).reshape(batch_size, -1, 1, 1)
@@ -120,20 +132,29 @@ class SynthesisLayer(nn.Module):
             raise ValueError(f'noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}')
         styles = self.affine(w)
 
+        act_gain = self.act_gain * gain
+        act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        # On the CPU, act(y + b) * g == act(y * g + b * g) for g > 0: the gain goes onto the
+        # demodulation coefficients, noise strength and bias (all small) instead of a pass
+        # over the output and another in backward. (CUDA's fused bias_act needs no help.)
+        fold = self.activation in HOMOGENEOUS_ACTIVATIONS and act_gain > 0 and not x.is_cuda
+        out_gain = act_gain if fold else 1.0
         noise = None
         if self.use_noise and noise_mode == 'random':
+            strength = self.noise_strength * out_gain if fold else self.noise_strength
             noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution],
-                                device=x.device) * self.noise_strength
+                                device=x.device) * strength
         if self.use_noise and noise_mode == 'const':
-            noise = self.noise_const * self.noise_strength
+            strength = self.noise_strength * out_gain if fold else self.noise_strength
+            noise = self.noise_const * strength
 
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up,
                              padding=self.padding, resample_filter=self.resample_filter,
-                             flip_weight=(self.up == 1), fused_modconv=fused_modconv)
-        act_gain = self.act_gain * gain
-        act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=act_gain,
-                        clamp=act_clamp)
+                             flip_weight=(self.up == 1), fused_modconv=fused_modconv,
+                             output_gain=out_gain)
+        bias = self.bias * out_gain if fold else self.bias
+        return bias_act(x, bias.to(x.dtype), act=self.activation,
+                        gain=1.0 if fold else act_gain, clamp=act_clamp)
 
     def extra_repr(self) -> str:
         return (f'in_channels={self.in_channels}, out_channels={self.out_channels}, '

@@ -21,21 +21,23 @@ from .upfirdn2d import Padding, _get_filter_size, parse_padding, upfirdn2d
 
 def _conv2d_wrapper(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding=0,
                     groups: int = 1, transpose: bool = False,
-                    flip_weight: bool = True) -> torch.Tensor:
+                    flip_weight: bool = True, bias: torch.Tensor | None = None) -> torch.Tensor:
     """Convolution (``flip_weight=False``) or correlation (``True``), optionally transposed."""
     if not flip_weight:
         # torch's conv2d correlates; flipping the kernel makes it a true convolution.
         w = w.flip([2, 3])
     if transpose:
-        return conv2d_gradfix.conv_transpose2d(x, w, stride=stride, padding=padding,
+        return conv2d_gradfix.conv_transpose2d(x, w, bias, stride=stride, padding=padding,
                                                groups=groups)
-    return conv2d_gradfix.conv2d(x, w, stride=stride, padding=padding, groups=groups)
+    return conv2d_gradfix.conv2d(x, w, bias, stride=stride, padding=padding, groups=groups)
 
 
 def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = None,
                     up: int = 1, down: int = 1, padding: Padding = 0, groups: int = 1,
-                    flip_weight: bool = True, flip_filter: bool = False) -> torch.Tensor:
-    """Convolve ``x`` with ``w`` and resample by ``up`` / ``down`` with the FIR filter ``f``.
+                    flip_weight: bool = True, flip_filter: bool = False,
+                    bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Convolve ``x`` with ``w`` and resample by ``up`` / ``down`` with the FIR filter ``f``,
+    then add ``bias`` per output channel (inside the convolution where it is the last step).
 
     Args:
         x: Input ``[N, C_in, H, W]``.
@@ -47,6 +49,7 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
         groups: Convolution groups.
         flip_weight: True: correlation (``torch.nn.functional.conv2d``); False: convolution.
         flip_filter: False: convolve with ``f``; True: correlate.
+        bias: ``[C_out]`` added to the output, or None.
 
     Returns:
         ``[N, C_out, H', W']``.
@@ -75,15 +78,17 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
 
     if kw == 1 and kh == 1 and down > 1 and up == 1:
         x = upfirdn2d(x, f, down=down, padding=pad, flip_filter=flip_filter)
-        return _conv2d_wrapper(x, w, groups=groups, flip_weight=flip_weight)
+        return _conv2d_wrapper(x, w, groups=groups, flip_weight=flip_weight, bias=bias)
 
     if kw == 1 and kh == 1 and up > 1 and down == 1:
         x = _conv2d_wrapper(x, w, groups=groups, flip_weight=flip_weight)
-        return upfirdn2d(x, f, up=up, padding=pad, gain=up ** 2, flip_filter=flip_filter)
+        x = upfirdn2d(x, f, up=up, padding=pad, gain=up ** 2, flip_filter=flip_filter)
+        return _add_bias(x, bias)
 
     if down > 1 and up == 1:
         x = upfirdn2d(x, f, padding=pad, flip_filter=flip_filter)
-        return _conv2d_wrapper(x, w, stride=down, groups=groups, flip_weight=flip_weight)
+        return _conv2d_wrapper(x, w, stride=down, groups=groups, flip_weight=flip_weight,
+                               bias=bias)
 
     if up > 1:
         # conv_transpose2d wants [C_in, C_out // groups, kh, kw].
@@ -107,15 +112,20 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
                       flip_filter=flip_filter)
         if down > 1:
             x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)
-        return x
+        return _add_bias(x, bias)
 
     if up == 1 and down == 1 and px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
-        return _conv2d_wrapper(x, w, padding=[py0, px0], groups=groups, flip_weight=flip_weight)
+        return _conv2d_wrapper(x, w, padding=[py0, px0], groups=groups, flip_weight=flip_weight,
+                               bias=bias)
 
     # General case (e.g. asymmetric or negative padding): spell every step out.
     x = upfirdn2d(x, f if up > 1 else None, up=up, padding=pad, gain=up ** 2,
                   flip_filter=flip_filter)
-    x = _conv2d_wrapper(x, w, groups=groups, flip_weight=flip_weight)
     if down > 1:
-        x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)
-    return x
+        x = _conv2d_wrapper(x, w, groups=groups, flip_weight=flip_weight)
+        return _add_bias(upfirdn2d(x, f, down=down, flip_filter=flip_filter), bias)
+    return _conv2d_wrapper(x, w, groups=groups, flip_weight=flip_weight, bias=bias)
+
+
+def _add_bias(x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return x if bias is None else x + bias.to(x.dtype).reshape(1, -1, 1, 1)
