@@ -643,7 +643,9 @@ class CudaExtension:
 
     def _run_self_check(self) -> None:
         try:
-            with reference_ops(False), _without_tf32():
+            # The first use may come inside no_grad or inference_mode; the check differentiates.
+            with (reference_ops(False), _without_tf32(), torch.inference_mode(False),
+                  torch.enable_grad()):
                 problem = self.self_check()
         except Exception as exc:  # noqa: BLE001 - a crashing kernel is a failed check
             problem = f'{type(exc).__name__}: {exc}'.splitlines()[0]

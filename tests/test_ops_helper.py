@@ -296,6 +296,19 @@ def test_a_kernel_passing_its_self_check_is_used_and_checked_once(sources, monke
     assert ext.status() == 'cuda'
 
 
+@pytest.mark.parametrize('context', [torch.no_grad, torch.inference_mode])
+def test_the_self_check_differentiates_even_when_first_use_is_inference(sources, monkeypatch,
+                                                                        context):
+    def check():
+        x = torch.randn(3, requires_grad=True)
+        return ops.kernel_mismatch(torch.sin, torch.sin, [x])
+
+    ext = _extension_that_builds(monkeypatch, sources, check)
+    with context():
+        assert ext.module() is not None
+    assert ext.status() == 'cuda'
+
+
 @pytest.mark.parametrize('check, reason', [
     (lambda: 'output differs from the reference by 0.5 (relative)',
      'self-check failed: output differs from the reference by 0.5 (relative)'),
