@@ -643,9 +643,11 @@ class CudaExtension:
 
     def _run_self_check(self) -> None:
         try:
-            # The first use may come inside no_grad or inference_mode; the check differentiates.
+            # The first use may come inside no_grad, inference_mode or autocast (AMP): the
+            # check differentiates, in the precision it chooses.
             with (reference_ops(False), _without_tf32(), torch.inference_mode(False),
-                  torch.enable_grad()):
+                  torch.enable_grad(), torch.autocast('cuda', enabled=False),
+                  torch.autocast('cpu', enabled=False)):
                 problem = self.self_check()
         except Exception as exc:  # noqa: BLE001 - a crashing kernel is a failed check
             problem = f'{type(exc).__name__}: {exc}'.splitlines()[0]

@@ -296,12 +296,15 @@ def test_a_kernel_passing_its_self_check_is_used_and_checked_once(sources, monke
     assert ext.status() == 'cuda'
 
 
-@pytest.mark.parametrize('context', [torch.no_grad, torch.inference_mode])
-def test_the_self_check_differentiates_even_when_first_use_is_inference(sources, monkeypatch,
-                                                                        context):
+@pytest.mark.parametrize('context', [
+    torch.no_grad, torch.inference_mode,
+    lambda: torch.autocast('cpu', dtype=torch.bfloat16)])  # AMP: a bfloat16 matmul fails
+def test_the_self_check_runs_as_written_whatever_the_context_of_the_first_use(
+        sources, monkeypatch, context):
     def check():
-        x = torch.randn(3, requires_grad=True)
-        return ops.kernel_mismatch(torch.sin, torch.sin, [x])
+        x = torch.randn(3, 8, requires_grad=True)
+        return ops.kernel_mismatch(lambda x: x @ x.T, lambda x: (x.double() @ x.double().T),
+                                   [x], tolerance=1e-5)
 
     ext = _extension_that_builds(monkeypatch, sources, check)
     with context():
