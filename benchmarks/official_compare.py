@@ -21,7 +21,9 @@ settings and EMA. The parameter counts of G and D are checked to match before ti
 Timing: after warm-up, interleaved rounds (official round, our round, ...) of ``--iters``
 iterations each (a multiple of the lazy-regularization cycle, so both sides run the same share
 of R1 passes), synthetic uint8 batches (no data loading), CPU, torch's default thread count
-unless ``--threads``. The median round gives img/s per side and the ratio ours/official.
+unless ``--threads``. The median round gives img/s per side and the ratio ours/official. On a
+machine that other jobs keep busy, use ``--threads 1``: with two threads every OpenMP barrier
+waits for a preempted thread, and rounds then vary tenfold.
 
     python benchmarks/official_compare.py --official-dir ~/src/stylegan2-ada-pytorch \
         [--batch 8 16] [--iters 16] [--rounds 3] [--out FILE] [--profile]

@@ -15,8 +15,9 @@ class StyleGAN2(GAN):
             0.9; 0 for CIFAR-10): layers from a random cutoff on take the second latent's ``w``.
         joint_d_pass: Run the discriminator once on fakes and reals in ``Dmain`` (same
             results up to float rounding). Off by default: on a 2-core CPU it measured no
-            faster at batch 8 and ~10 % slower at batch 16 (the doubled batch leaves the
-            caches); subclasses that change what D sees per call never use it.
+            faster (two threads, batch 8 and 16; one thread, batch 16: ~10 % slower, the
+            doubled batch leaves the caches); subclasses that change what D sees per call
+            never use it.
         **kwargs: The core :class:`~genforce_core.models.GAN` arguments (generator,
             discriminator, loss, d_reg=R1Penalty, g_reg=PathLengthPenalty, ema, ...).
     """
