@@ -9,10 +9,6 @@ pass: ``Gmain`` (adversarial G loss), ``Greg`` (G regularizer, every ``g_reg.int
 ``d_reg.interval`` steps), then the EMA update. Every phase draws its own latents.
 
 Networks: ``G(z, c) -> img`` with attributes ``z_dim`` and ``c_dim``; ``D(img, c) -> logits``.
-
-A family may opt in to one discriminator pass for the fakes and reals of ``Dmain``
-(:attr:`GAN.joint_d_pass`) when its discriminator says how to merge the two batches without
-changing any logit (``D.joint_batch_groups(batch_size)``, see :func:`merge_pair`).
 """
 from __future__ import annotations
 
@@ -90,12 +86,6 @@ class GAN(BaseModel):
         self.register_buffer('images_seen', torch.zeros((), dtype=torch.int64))
         self.register_buffer('num_steps', torch.zeros((), dtype=torch.int64))
 
-    #: Run the discriminator once on fakes and reals in ``Dmain`` (same logits and gradients
-    #: up to float rounding, fewer operator calls). Families opt in; it also needs the
-    #: discriminator's ``joint_batch_groups``. Keep it off where two passes differ: per-call
-    #: augmentation, batch statistics (BatchNorm), growing networks.
-    joint_d_pass: bool = False
-
     # -- pieces a family may override ------------------------------------------------------
     @property
     def z_dim(self) -> int:
@@ -159,27 +149,13 @@ class GAN(BaseModel):
         gen_c = self._gen_c(real_c)
         with torch.no_grad():
             fake_img = self.generate(self.sample_z(real_img.shape[0]), gen_c)
-        fake_logits, real_logits = self.discriminate_pair(fake_img, gen_c, real_img, real_c)
+        fake_logits = self.discriminate(fake_img, gen_c)
+        real_logits = self.discriminate(real_img, real_c)
         losses = self.loss.d_loss(real_logits, fake_logits)
         losses.update(self.extra_d_losses(real_img, real_c, fake_img, real_logits))
         losses['score_real'] = real_logits.detach().mean()
         losses['score_fake'] = fake_logits.detach().mean()
         return losses
-
-    def discriminate_pair(self, fake_img: torch.Tensor, fake_c: torch.Tensor,
-                          real_img: torch.Tensor, real_c: torch.Tensor
-                          ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(D(fakes), D(reals))``: one merged pass when :attr:`joint_d_pass` is on and the
-        discriminator allows it for this batch size, else two."""
-        groups = None
-        if self.joint_d_pass and fake_img.shape == real_img.shape:
-            joint_groups = getattr(self.discriminator, 'joint_batch_groups', None)
-            groups = joint_groups(real_img.shape[0]) if joint_groups is not None else None
-        if groups is None:
-            return self.discriminate(fake_img, fake_c), self.discriminate(real_img, real_c)
-        logits = self.discriminate(merge_pair(fake_img, real_img, groups),
-                                   merge_pair(fake_c, real_c, groups))
-        return split_pair(logits, groups)
 
     def extra_d_losses(self, real_img: torch.Tensor, real_c: torch.Tensor,
                        fake_img: torch.Tensor, real_logits: torch.Tensor) -> dict:
@@ -249,25 +225,6 @@ class GAN(BaseModel):
         return [dict(fake_img=to_uint8(f), real_img=to_uint8(r)) for f, r in zip(fake, real_img)]
 
     test_step = val_step
-
-
-def merge_pair(a: torch.Tensor, b: torch.Tensor, groups: int) -> torch.Tensor:
-    """``a`` and ``b`` (``[N, ...]`` each) as one ``[2N, ...]`` batch of ``groups`` blocks, each
-    block a slice of ``a`` then the same slice of ``b``. Sample ``i`` of ``a`` sits at
-    ``(i // m) * 2m + i % m`` with ``m = N // groups``: for a minibatch-stddev layer that groups
-    sample ``j`` with ``j + M, j + 2M, ...`` (``M = batch // groups``), every group of the
-    merged batch is exactly a group of ``a`` or of ``b`` alone."""
-    block = a.shape[0] // groups  # explicit sizes: labels may have no columns
-    pair = torch.stack([a.reshape(groups, block, *a.shape[1:]),
-                        b.reshape(groups, block, *b.shape[1:])], dim=1)
-    return pair.reshape(2 * a.shape[0], *a.shape[1:])
-
-
-def split_pair(x: torch.Tensor, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inverse of :func:`merge_pair`: the rows that came from ``a`` and from ``b``."""
-    half = x.shape[0] // 2
-    pair = x.reshape(groups, 2, half // groups, *x.shape[1:])
-    return pair[:, 0].reshape(half, *x.shape[1:]), pair[:, 1].reshape(half, *x.shape[1:])
 
 
 def to_uint8(img: torch.Tensor) -> torch.Tensor:

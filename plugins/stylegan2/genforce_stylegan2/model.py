@@ -13,26 +13,13 @@ class StyleGAN2(GAN):
     Args:
         style_mixing_prob: Probability of mixing two latents in a generated image (official
             0.9; 0 for CIFAR-10): layers from a random cutoff on take the second latent's ``w``.
-        joint_d_pass: Run the discriminator once on fakes and reals in ``Dmain`` (same
-            results up to float rounding). Off by default: on a 2-core CPU it measured no
-            faster (two threads, batch 8 and 16; one thread, batch 16: ~10 % slower, the
-            doubled batch leaves the caches); subclasses that change what D sees per call
-            never use it.
         **kwargs: The core :class:`~genforce_core.models.GAN` arguments (generator,
             discriminator, loss, d_reg=R1Penalty, g_reg=PathLengthPenalty, ema, ...).
     """
 
-    def __init__(self, *, style_mixing_prob: float = 0.9, joint_d_pass: bool = False,
-                 **kwargs):
+    def __init__(self, *, style_mixing_prob: float = 0.9, **kwargs):
         super().__init__(**kwargs)
         self.style_mixing_prob = style_mixing_prob
-        self._joint_d_pass = joint_d_pass
-
-    @property
-    def joint_d_pass(self) -> bool:
-        """As configured, except where a subclass changes what D sees per call (ADA's
-        augmentation, StyleGAN3's blur): those keep two passes."""
-        return self._joint_d_pass and type(self).discriminate is StyleGAN2.discriminate
 
     def mapping_with_mixing(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """``ws`` for ``z``; with probability ``style_mixing_prob`` the layers from a random

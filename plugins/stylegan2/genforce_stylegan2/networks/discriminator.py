@@ -260,19 +260,6 @@ class Discriminator(nn.Module):
         self.b4 = DiscriminatorEpilogue(channels[4], cmap_dim=cmap_dim, resolution=4,
                                         **(epilogue_kwargs or {}), **common)
 
-    def joint_batch_groups(self, batch_size: int) -> int | None:
-        """How to run two batches of ``batch_size`` as one (see the core's ``merge_pair``):
-        the number of interleaved blocks that keeps every minibatch-stddev group as in two
-        separate passes, or None where no merge does (groups spanning the whole batch, or a
-        batch smaller than the group). Every other layer treats samples independently."""
-        mbstd = self.b4.mbstd
-        if mbstd is None:
-            return 1
-        group = mbstd.group_size
-        if group is None or batch_size < group or batch_size % group:
-            return None
-        return group
-
     def forward(self, img: torch.Tensor, c: torch.Tensor | None = None,
                 update_emas: bool = False, **block_kwargs) -> torch.Tensor:
         """Logits ``[N, 1]``. ``c`` may be None when ``c_dim == 0``; ``block_kwargs``:
