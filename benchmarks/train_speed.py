@@ -29,10 +29,10 @@ layers of both networks, ``fp32``: none); R variants of the small T configs are 
 ``benchmarks/configs`` (``stylegan3r_shapes32.py``, ``stylegan3r_cifar10.py``):
 
     python benchmarks/train_speed.py configs/stylegan3t_shapes32.py \
-        benchmarks/configs/stylegan3r_shapes32.py --batch 8 --iters 4 --warmup 1 \
-        --out benchmarks/results/train_speed_stylegan3.json
+        benchmarks/configs/stylegan3r_shapes32.py --batch 8 --iters 16 --warmup 2
     python benchmarks/train_speed.py configs/stylegan3t_cifar10.py \
-        benchmarks/configs/stylegan3r_cifar10.py --batch 8   # minutes per iteration on a CPU
+        benchmarks/configs/stylegan3r_cifar10.py --batch 8 --iters 1 --warmup 1  # ~3 min each
+    # both -> benchmarks/results/train_speed_stylegan3.json (merged)
 """
 from __future__ import annotations
 
