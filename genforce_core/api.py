@@ -82,6 +82,7 @@ from .contracts import (
     supports_image_transform,
     supports_truncation,
 )
+from .cuda_extension import CudaExtension, kernel_mismatch
 from .data import ImageDataset, ImageFolderDataset, LMDBDataset, ZipDataset
 from .data.builtin import (
     BACKGROUNDS,
@@ -128,9 +129,7 @@ from .models.progressive_layers import (
 from .models.style_mixing import mix_styles
 from .ops import (
     BuildError,
-    CudaExtension,
     GenforceOpsWarning,
-    kernel_mismatch,
     op_status,
     reference_forced,
     reference_ops,

@@ -17,9 +17,9 @@ A plugin ships the ``.cu``/``.cpp``/``.h`` sources of its ops as package data an
 * never raises from the op call path: :func:`load_extension` returns ``None`` and records why
   (no CUDA device, no nvcc, no ninja, a compiler error), :func:`op_status` reports it cheaply and
   :func:`warn_reference_once` tells the user once per op which path is in use and why;
-* checks a freshly loaded kernel before its first use (:class:`CudaExtension`'s ``self_check``:
-  the plugin's op against its reference on a small random input): a kernel that computes wrong
-  values on this GPU is never used; the op takes its reference path and says why.
+* lets a freshly loaded kernel be checked before its first use
+  (:class:`~genforce_core.cuda_extension.CudaExtension`'s ``self_check``): a kernel that
+  computes wrong values on this GPU is never used; the op takes its reference path and says why.
 
 :func:`compile_only` compiles (and links) the same sources without needing a GPU — only the CUDA
 toolkit — which is what CI and ``tools/compile_ops.py`` use to prove the sources compile.
@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -47,7 +47,7 @@ __all__ = [
     'GenforceOpsWarning', 'BuildError', 'load_extension', 'compile_only', 'op_status',
     'build_log', 'warn_reference_once', 'cache_root', 'build_dir', 'source_hash',
     'acquire_build_lock', 'toolchain_problem', 'reset', 'reference_ops', 'reference_forced',
-    'CudaExtension', 'kernel_mismatch',
+    'record_unusable',
 ]
 
 HEADER_SUFFIXES = ('.h', '.hpp', '.cuh', '.inl')
@@ -570,99 +570,9 @@ def reset(name: str | None = None) -> None:
             _warned.discard(name)
 
 
-@contextlib.contextmanager
-def _without_tf32() -> Iterator[None]:
-    """Float32 matmuls and convolutions in full precision (TF32, on by default for cuDNN on
-    recent GPUs, would put the reference's own error near the check's tolerance)."""
-    matmul = torch.backends.cuda.matmul
-    saved = matmul.allow_tf32
-    matmul.allow_tf32 = False
-    try:
-        with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False):
-            yield
-    finally:
-        matmul.allow_tf32 = saved
-
-
-def kernel_mismatch(kernel: Callable[..., torch.Tensor], reference: Callable[..., torch.Tensor],
-                    inputs: Sequence[torch.Tensor], tolerance: float = 1e-4) -> str | None:
-    """None when ``kernel(*inputs)`` equals ``reference(*inputs)`` and so do their gradients
-    with respect to the inputs that require grad (of a fixed weighting of the output), each
-    within ``tolerance`` of the reference's largest magnitude; else what differs. For a
-    :class:`CudaExtension`'s ``self_check``."""
-    leaves = [t.detach().requires_grad_(t.requires_grad) for t in inputs]
-    results = []
-    for fn in (kernel, reference):
-        out = fn(*leaves)
-        weight = torch.linspace(-1, 1, out.numel(), device=out.device,
-                                dtype=out.dtype).reshape(out.shape)
-        wrt = [t for t in leaves if t.requires_grad]
-        grads = torch.autograd.grad((out * weight).sum(), wrt, allow_unused=True)
-        results.append([out.detach()] + [g if g is not None else torch.zeros_like(t)
-                                         for g, t in zip(grads, wrt)])
-    names = ['output'] + [f'gradient {i}' for i, t in enumerate(leaves) if t.requires_grad]
-    for what, got, ref in zip(names, *results):
-        if got.shape != ref.shape:
-            return f'{what} has shape {list(got.shape)}, the reference {list(ref.shape)}'
-        error = (got.double() - ref.double()).abs().max().item()
-        scale = max(ref.double().abs().max().item(), 1e-30)
-        if not error <= tolerance * scale:  # also catches NaN
-            return f'{what} differs from the reference by {error / scale:.2g} (relative)'
-    return None
-
-
-class CudaExtension:
-    """A plugin op's CUDA extension, loaded lazily once per process.
-
-    An op's ``*_cuda.py`` module holds one and exposes its ``is_available`` and ``status``;
-    ``module()`` returns the built extension or None (then the op takes its reference path).
-
-    ``self_check``, when given, runs once right after a successful load, before any other
-    use: it compares the op through the kernel with its reference (on the GPU, small random
-    inputs) and returns None when they agree, else what differs. A failed check (or one that
-    raises) discards the kernel for the process: ``status()`` says ``reference (self-check
-    failed: ...)``. While it runs, ``module()`` already returns the kernel, so the check can
-    call the op's public CUDA function.
-    """
-
-    def __init__(self, name: str, sources: Sequence[str | Path],
-                 self_check: Callable[[], str | None] | None = None):
-        self.name = name
-        self.sources = list(sources)
-        self.self_check = self_check
-        self._module: ModuleType | None = None
-        self._loaded = False
-
-    def module(self) -> ModuleType | None:
-        if not self._loaded:  # load_extension hashes the sources: keep it off the hot path
-            self._module = load_extension(self.name, self.sources)
-            self._loaded = True
-            if self._module is not None and self.self_check is not None:
-                self._run_self_check()
-        return self._module
-
-    def _run_self_check(self) -> None:
-        try:
-            # The first use may come inside no_grad, inference_mode or autocast (AMP): the
-            # check differentiates, in the precision it chooses.
-            with (reference_ops(False), _without_tf32(), torch.inference_mode(False),
-                  torch.enable_grad(), torch.autocast('cuda', enabled=False),
-                  torch.autocast('cpu', enabled=False)):
-                problem = self.self_check()
-        except Exception as exc:  # noqa: BLE001 - a crashing kernel is a failed check
-            problem = f'{type(exc).__name__}: {exc}'.splitlines()[0]
-        if problem:
-            self._module = None
-            with _mutex:
-                _latest[self.name] = _Result(None, f'self-check failed: {problem}')
-
-    def is_available(self) -> bool:
-        """True when a CUDA device is present and the extension built (builds it once)."""
-        try:
-            return torch.cuda.is_available() and self.module() is not None
-        except Exception:  # noqa: BLE001 - never raise from the op path
-            return False
-
-    def status(self) -> str:
-        """'cuda', 'reference (<why>)' or 'not built yet'; cheap, never compiles."""
-        return op_status(self.name)
+def record_unusable(name: str, reason: str) -> None:
+    """Record that the loaded extension ``name`` must not be used (``op_status`` then says
+    ``reference (<reason>)``); used by :class:`~genforce_core.cuda_extension.CudaExtension`
+    when a kernel fails its self-check."""
+    with _mutex:
+        _latest[name] = _Result(None, reason)

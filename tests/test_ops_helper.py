@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from genforce_core import ops
+from genforce_core.cuda_extension import CudaExtension, kernel_mismatch
 
 
 @pytest.fixture(autouse=True)
@@ -279,7 +280,7 @@ def test_link_failure_summary_names_the_missing_library(sources, monkeypatch):
 def _extension_that_builds(monkeypatch, sources, check):
     _pretend_gpu(monkeypatch)
     monkeypatch.setattr(ops, '_build', lambda name, *args: types.ModuleType(name))
-    return ops.CudaExtension('checked', sources, self_check=check)
+    return CudaExtension('checked', sources, self_check=check)
 
 
 def test_a_kernel_passing_its_self_check_is_used_and_checked_once(sources, monkeypatch):
@@ -303,7 +304,7 @@ def test_the_self_check_runs_as_written_whatever_the_context_of_the_first_use(
         sources, monkeypatch, context):
     def check():
         x = torch.randn(3, 8, requires_grad=True)
-        return ops.kernel_mismatch(lambda x: x @ x.T, lambda x: (x.double() @ x.double().T),
+        return kernel_mismatch(lambda x: x @ x.T, lambda x: (x.double() @ x.double().T),
                                    [x], tolerance=1e-5)
 
     ext = _extension_that_builds(monkeypatch, sources, check)
@@ -327,14 +328,14 @@ def test_a_kernel_failing_its_self_check_is_never_used(sources, monkeypatch, che
 def test_kernel_mismatch_compares_values_and_gradients():
     x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     w = torch.randn(4, dtype=torch.float64)  # a constant: no gradient is compared for it
-    assert ops.kernel_mismatch(lambda x, w: (x * w).tanh(), lambda x, w: torch.tanh(x * w),
+    assert kernel_mismatch(lambda x, w: (x * w).tanh(), lambda x, w: torch.tanh(x * w),
                                [x, w]) is None
-    assert ops.kernel_mismatch(lambda x, w: x * w + 1e-3, lambda x, w: x * w,
+    assert kernel_mismatch(lambda x, w: x * w + 1e-3, lambda x, w: x * w,
                                [x, w]).startswith('output differs from the reference by')
     # Same values, wrong backward: the gradient check catches it.
     wrong_grad = lambda x, w: x.detach() * w + (x - x.detach()) * 2  # noqa: E731
-    assert ops.kernel_mismatch(wrong_grad, lambda x, w: x * w, [x, w]).startswith(
+    assert kernel_mismatch(wrong_grad, lambda x, w: x * w, [x, w]).startswith(
         'gradient 0 differs')
-    assert 'shape [3, 3]' in ops.kernel_mismatch(lambda x, w: x[:, :3], lambda x, w: x, [x, w])
-    assert 'differs' in ops.kernel_mismatch(lambda x, w: x * float('nan'), lambda x, w: x,
+    assert 'shape [3, 3]' in kernel_mismatch(lambda x, w: x[:, :3], lambda x, w: x, [x, w])
+    assert 'differs' in kernel_mismatch(lambda x, w: x * float('nan'), lambda x, w: x,
                                             [x, w])

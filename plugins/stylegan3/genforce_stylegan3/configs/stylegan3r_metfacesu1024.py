@@ -9,5 +9,4 @@ _base_ = ['stylegan3t_metfacesu1024.py']
 model = dict(
     generator=dict(channel_base=65536, channel_max=1024, conv_kernel=1,
                    use_radial_filters=True),
-    blur_init_sigma=0,
-)
+)  # the T config's blur_init_sigma=0 stays (R's 10 is for training from scratch)
