@@ -24,11 +24,12 @@ KIMG = 3
 SEED = 0
 THRESHOLD = 0.5
 NUM_GEN = 1000
-# Measured on the 2-core CPU machine, threshold 0.5, 1000 images: the untrained generators of
-# seeds 0-3 score recognised 0-0.006, coverage 0-0.031, FD 3360-4820; after 3 kimg seeds 0-2
-# score recognised 0.135-0.346, coverage 0.29-0.46, FD 600-740. From 1 to 6 kimg the values
-# rise with ups and downs (the demo goes through phases of mode collapse); a broken engine
-# stays at the step-0 values. The whole test takes about 3 minutes on 2 cores.
+# Measured on the 2-core CPU machine, threshold 0.5, 1000 images, with the demo's 16-32 channels:
+# the untrained generators of seeds 0-3 score recognised 0.002-0.027, coverage 0.02-0.05, FD
+# 2760-5190; after 3 kimg they score recognised 0.15-0.30, coverage 0.27-0.50, FD 600-770 (gains
+# of at least 0.15 and 0.25; the first demo's 32-64 channels, seeds 0-2: 0.135-0.35, 0.29-0.46).
+# From 1 to 6 kimg the values rise with ups and downs (the demo goes through phases of mode
+# collapse); a broken engine stays at the step-0 values. The whole test takes about 2 minutes.
 LEARNED = dict(shapes_recognised=0.05, shapes_coverage=0.15)  # above the step-0 values
 
 
