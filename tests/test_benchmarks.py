@@ -52,3 +52,41 @@ def test_official_compare_refuses_a_dir_without_the_official_code(tmp_path, caps
     assert 'not a stylegan2-ada-pytorch checkout' in err
     assert 'training/loss.py' in err and 'training/networks.py' not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_official_learning_refuses_bad_input(tmp_path, capsys):
+    official_learning = _load('official_learning')
+    out = tmp_path / 'learning.json'
+    assert official_learning.main(['--official-dir', str(tmp_path / 'absent'),
+                                   '--out', str(out)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f'official_learning: --official-dir {tmp_path / "absent"}: no such directory')
+    assert official_learning.main(['--official-dir', str(tmp_path), '--kimg', '0']) == 2
+    assert capsys.readouterr().err.strip() == 'official_learning: --kimg must be positive, got 0.0'
+    assert not out.exists()
+
+
+def test_official_learning_batches_visit_every_image_once_per_epoch():
+    official_learning = _load('official_learning')
+    order = official_learning.batches(10, 4, seed=0)
+    first = [i for _ in range(5) for i in next(order)]  # 20 indices: two epochs
+    assert sorted(first[:10]) == list(range(10)) and sorted(first[10:]) == list(range(10))
+    assert first[:10] != first[10:]  # reshuffled
+    again = official_learning.batches(10, 4, seed=0)
+    assert [i for _ in range(5) for i in next(again)] == first
+
+
+def test_official_learning_trains_and_judges_our_side():
+    import torch
+    official_learning = _load('official_learning')
+    threads = torch.get_num_threads()
+    try:
+        run = official_learning.train(dict(
+            side='ours', seed=0, config=str(REPO / 'configs' / 'demo.py'), batch=4,
+            kimg=0.008, eval_kimg=0.004, data_seed=0))
+    finally:
+        torch.set_num_threads(threads)
+    assert run['side'] == 'ours' and [e['kimg'] for e in run['evals']] == [0.004, 0.008]
+    for e in run['evals']:
+        assert 0 <= e['shapes_recognised'] <= 1 and 0 <= e['shapes_coverage'] <= 1
+        assert e['shapes_fd'] > 100 and e['train_s'] > 0  # 8 images in: far from the data
