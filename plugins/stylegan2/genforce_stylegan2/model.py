@@ -5,6 +5,8 @@ import torch
 
 from genforce_core.api import GAN, MODELS, mix_styles
 
+from .networks.discriminator import MinibatchStdLayer
+
 
 @MODELS.register_module()
 class StyleGAN2(GAN):
@@ -28,6 +30,32 @@ class StyleGAN2(GAN):
 
     def generate(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         return self.generator.synthesis(self.mapping_with_mixing(z, c))
+
+    def discriminate_pair(self, fake_img: torch.Tensor, fake_c: torch.Tensor,
+                          real_img: torch.Tensor, real_c: torch.Tensor
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fakes and reals in one ``discriminate`` call, with the logits two calls give.
+
+        Only the minibatch-std layer couples samples, grouping sample ``i`` with samples
+        ``i +- k * n / group``. Laid out as ``[group, fakes | reals, n / group]``, every group
+        holds the same fakes or the same reals as in its own call. Two calls when the layout
+        does not apply (no single minibatch-std layer, or a group size that does not divide
+        the batch)."""
+        layers = [m for m in self.discriminator.modules() if isinstance(m, MinibatchStdLayer)]
+        n = real_img.shape[0]
+        group = layers[0].group_size if len(layers) == 1 else None
+        if group is None or n % group or fake_img.shape[0] != n:
+            return super().discriminate_pair(fake_img, fake_c, real_img, real_c)
+
+        def side_by_side(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+            rest = fake.shape[1:]
+            return torch.cat([fake.reshape(group, n // group, *rest),
+                              real.reshape(group, n // group, *rest)], dim=1).reshape(2 * n, *rest)
+
+        logits = self.discriminate(side_by_side(fake_img, real_img), side_by_side(fake_c, real_c))
+        logits = logits.reshape(group, 2, n // group, *logits.shape[1:])
+        return (logits[:, 0].reshape(n, *logits.shape[3:]),
+                logits[:, 1].reshape(n, *logits.shape[3:]))
 
     @torch.no_grad()
     def synthesize(self, z: torch.Tensor, c: torch.Tensor | None = None,

@@ -50,6 +50,39 @@ def test_style_mixing_swaps_the_layers_after_a_cutoff():
                        tiny_model(style_mixing_prob=0).generator.eval().mapping(z, c))
 
 
+@pytest.mark.parametrize('c_dim, group, batch', [(0, 2, 8), (3, 4, 8), (0, 4, 4)])
+def test_fakes_and_reals_in_one_discriminator_call_score_as_two_calls(c_dim, group, batch):
+    model = tiny_model(discriminator=dict(TINY_D, c_dim=c_dim,
+                                          epilogue_kwargs=dict(mbstd_group_size=group)))
+    fake, real = torch.randn(batch, 3, 16, 16), torch.randn(batch, 3, 16, 16)
+    fake_c = torch.eye(max(c_dim, 1))[torch.randint(max(c_dim, 1), (batch,))][:, :c_dim]
+    real_c = torch.eye(max(c_dim, 1))[torch.randint(max(c_dim, 1), (batch,))][:, :c_dim]
+    calls = []
+    model.discriminator.register_forward_hook(lambda m, args, out: calls.append(len(args[0])))
+    paired = model.discriminate_pair(fake, fake_c, real, real_c)
+    separate = model.discriminate(fake, fake_c), model.discriminate(real, real_c)
+    assert calls == [2 * batch, batch, batch]
+    for one_call, own_call in zip(paired, separate):
+        torch.testing.assert_close(one_call, own_call, rtol=1e-5, atol=1e-6)
+    # The same gradients for the discriminator (a mixed-up group would change them).
+    grads = []
+    for fake_logits, real_logits in (paired, separate):
+        model.discriminator.zero_grad()
+        (fake_logits.square().sum() + real_logits.sum()).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.discriminator.parameters()
+                                if p.grad is not None]))
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+
+
+def test_one_discriminator_call_falls_back_to_two_when_groups_would_mix():
+    model = tiny_model(discriminator=dict(TINY_D, epilogue_kwargs=dict(mbstd_group_size=None)))
+    calls = []
+    model.discriminator.register_forward_hook(lambda m, args, out: calls.append(len(args[0])))
+    model.discriminate_pair(torch.randn(4, 3, 16, 16), torch.zeros(4, 0),
+                            torch.randn(4, 3, 16, 16), torch.zeros(4, 0))
+    assert calls == [4, 4]  # a group of the whole batch: fakes and reals must stay apart
+
+
 def test_phases_and_path_length_mean_in_the_state():
     model = tiny_model()
     optim = GANOptimWrapperConstructor(dict(

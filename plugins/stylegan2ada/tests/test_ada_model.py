@@ -62,8 +62,9 @@ def test_every_discriminator_input_is_augmented(monkeypatch):
     monkeypatch.setattr(model.augment_pipe, 'forward',
                         lambda img: seen.append(img.shape[0]) or pipe_forward(img))
     model.train_step(batch(), optimizers(model))
-    # Gmain (fakes), Dmain (fakes + reals), Dreg (reals inside R1) at step 0.
-    assert len(seen) == 4
+    # Gmain (fakes), Dmain (fakes and reals in one call), Dreg (reals inside R1) at step 0.
+    n = batch()['img'].shape[0]
+    assert seen == [n, 2 * n, n]
     assert model.d_reg.interval == 2
 
 
@@ -95,8 +96,9 @@ def test_p_is_clamped_and_fixed_p_mode_never_moves():
 
 def test_rt_counts_signs_of_real_logits_only():
     model = tiny_model()
-    real_img = torch.zeros(6, 3, 16, 16)
-    model.discriminate = lambda img, c: torch.tensor([[1.0], [1.0], [-1.0], [0.5], [-2], [3]])
+    # D's logit of an image is its first pixel: the reals' signs sum to 2, the fakes' vary.
+    real_img = torch.tensor([1.0, 1.0, -1.0, 0.5, -2, 3]).reshape(6, 1, 1, 1).expand(6, 3, 16, 16)
+    model.discriminate = lambda img, c: img[:, 0, 0, :1]
     model._d_main_losses(real_img, torch.zeros(6, 0))
     assert model.ada_stats.tolist() == [2, 6]  # fake logits are not counted
 
