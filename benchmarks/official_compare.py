@@ -443,19 +443,28 @@ def run(args: argparse.Namespace) -> int:
                   settings={k: v for k, v in settings.items()}, results=rows)
     if profile_result is not None:
         report['profile'] = dict(batch=args.batch[-1], **profile_result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, default=str))
-    print(f'wrote {args.out}')
+    write_report(args.out, report)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def write_report(out: Path, report: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=str))
+    print(f'wrote {out}')
+
+
+def run_command(name: str, run_args: Callable[[argparse.Namespace], int],
+                args: argparse.Namespace) -> int:
+    """``run_args(args)``; a :class:`UsageProblem` becomes one line on stderr and exit 2."""
     try:
-        return run(args)
+        return run_args(args)
     except UsageProblem as err:
-        print(f'official_compare: {err}', file=sys.stderr)
+        print(f'{name}: {err}', file=sys.stderr)
         return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command('official_compare', run, parse_args(argv))
 
 
 if __name__ == '__main__':

@@ -19,7 +19,6 @@ one torch thread each.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import sys
 import time
@@ -36,6 +35,8 @@ from official_compare import (  # noqa: E402  (the sibling benchmark)
     UsageProblem,
     import_official,
     official_settings,
+    run_command,
+    write_report,
 )
 from train_speed import machine_info  # noqa: E402
 
@@ -143,19 +144,12 @@ def run(args: argparse.Namespace) -> int:
     report = dict(machine=machine_info('cpu'), note=args.note, config=Path(args.config).name,
                   batch=args.batch, kimg=args.kimg, data_seed=args.data_seed,
                   settings=settings, runs=runs)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, default=str))
-    print(f'wrote {args.out}')
+    write_report(args.out, report)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except UsageProblem as err:
-        print(f'official_learning: {err}', file=sys.stderr)
-        return 2
+    return run_command('official_learning', run, parse_args(argv))
 
 
 if __name__ == '__main__':
