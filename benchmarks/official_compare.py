@@ -93,14 +93,16 @@ def official_settings(cfg) -> dict:
     if model.get('g_reg') is not None:
         raise UsageProblem(f'{cfg.filename}: path length regularization is on (model.g_reg); '
                            'this comparison covers configs without it')
-    if gen.get('c_dim', 0) or disc.get('c_dim', 0):
-        raise UsageProblem(f'{cfg.filename}: conditional models are not compared (c_dim > 0)')
+    c_dim = gen.get('c_dim', 0)
+    if disc.get('c_dim', 0) != c_dim:
+        raise UsageProblem(f'{cfg.filename}: the generator has c_dim {c_dim}, the '
+                           f'discriminator {disc.get("c_dim", 0)}')
     syn = dict(gen.get('synthesis_kwargs', {}))
     res = gen.img_resolution
     g_opt, d_opt = cfg.optim_wrapper.generator, cfg.optim_wrapper.discriminator
     d_reg = model.d_reg
     return dict(
-        G_kwargs=dict(z_dim=gen.z_dim, c_dim=0, w_dim=gen.w_dim, img_resolution=res,
+        G_kwargs=dict(z_dim=gen.z_dim, c_dim=c_dim, w_dim=gen.w_dim, img_resolution=res,
                       img_channels=gen.get('img_channels', 3),
                       mapping_kwargs=dict(num_layers=gen.mapping_kwargs.num_layers),
                       synthesis_kwargs=dict(channel_base=syn['channel_base'],
@@ -108,7 +110,7 @@ def official_settings(cfg) -> dict:
                                             num_fp16_res=syn['num_fp16_res'],
                                             conv_clamp=syn['conv_clamp'],
                                             architecture=syn.get('architecture', 'skip'))),
-        D_kwargs=dict(c_dim=0, img_resolution=res, img_channels=disc.get('img_channels', 3),
+        D_kwargs=dict(c_dim=c_dim, img_resolution=res, img_channels=disc.get('img_channels', 3),
                       architecture=disc.get('architecture', 'resnet'),
                       channel_base=disc.channel_base, channel_max=disc.channel_max,
                       num_fp16_res=disc.num_fp16_res, conv_clamp=disc.conv_clamp,
@@ -159,12 +161,16 @@ class OfficialIteration:
         self.cur_nimg = 0
         self.batch_idx = 0
 
-    def step(self, real_uint8: torch.Tensor) -> None:
+    def step(self, real_uint8: torch.Tensor, real_c: torch.Tensor | None = None) -> None:
+        """One iteration on a batch of images (uint8) and their labels (one-hot; none for an
+        unconditional model). Each phase's generated images get the batch's labels shuffled,
+        as ours do: like the official loop, labels from the data's distribution."""
         real = real_uint8.to(torch.float32) / 127.5 - 1
-        real_c = torch.zeros([self.batch, 0])
+        if real_c is None:
+            real_c = torch.zeros([self.batch, self.G.c_dim])
         gen_z = torch.randn([len(self.phases) * self.batch, self.G.z_dim]).split(self.batch)
-        # Labels of an unconditional dataset (the official loop pins them: no-op on CPU).
-        gen_c = torch.zeros([len(self.phases) * self.batch, 0]).split(self.batch)
+        gen_c = [real_c[torch.randperm(self.batch)] if self.G.c_dim else real_c
+                 for _ in self.phases]
         for (name, module, opt, interval), z, c in zip(self.phases, gen_z, gen_c):
             if self.batch_idx % interval != 0:
                 continue
@@ -240,8 +246,8 @@ def compare(config: str, settings: dict, official_modules, batch: int, iters: in
     official = OfficialIteration(*official_modules, settings, batch)
     ours = OurIteration(config, batch)
     counts = check_same_architecture(ours, official)
-    real = ours.data['img']
-    steps = {'official': lambda: official.step(real), 'ours': ours.step}
+    real, real_c = ours.data['img'], ours.data['label']
+    steps = {'official': lambda: official.step(real, real_c), 'ours': ours.step}
     for _ in range(warmup):
         for step in steps.values():
             step()
@@ -310,7 +316,7 @@ class PhaseTimer:
 def profile(ours: OurIteration, official: OfficialIteration, iters: int, top: int) -> dict:
     """Where the time goes: our parts of train_step (wall time), the top operators of both
     sides (torch.profiler, self CPU time) and our top Python functions (cProfile)."""
-    real = ours.data['img']
+    real, real_c = ours.data['img'], ours.data['label']
     timer = PhaseTimer(ours)
     start = time.perf_counter()
     for _ in range(iters):
@@ -325,7 +331,7 @@ def profile(ours: OurIteration, official: OfficialIteration, iters: int, top: in
         print(f'  {key:<62} {value / iters * 1000:8.2f} ms {value / total * 100:6.1f} %')
     result = dict(iters=iters, ours_ms_per_iter=total / iters * 1000,
                   ours_parts_ms_per_iter={k: v / iters * 1000 for k, v in parts.items()})
-    for name, step in (('ours', ours.step), ('official', lambda: official.step(real))):
+    for name, step in (('ours', ours.step), ('official', lambda: official.step(real, real_c))):
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
             for _ in range(iters):
                 step()

@@ -64,14 +64,16 @@ def train(job: dict) -> dict:
 
     torch.set_num_threads(1)
     torch.manual_seed(job['seed'])
-    dataset = ImageDataset(resolve_builtin_path('builtin:shapes32'), resolution=32)
+    c_dim = job['settings']['G_kwargs']['c_dim']  # conditional: on the combination labels
+    dataset = ImageDataset(resolve_builtin_path('builtin:shapes32'), resolution=32,
+                           use_labels=c_dim > 0)
     with reference_ops(True):
         if job['side'] == 'ours':
             ours = OurIteration(job['config'], job['batch'])
             model = ours.model
 
-            def step(img: torch.Tensor) -> None:
-                model.train_step(dict(img=img, label=torch.zeros(len(img), 0)), ours.optim)
+            def step(img: torch.Tensor, label: torch.Tensor) -> None:
+                model.train_step(dict(img=img, label=label), ours.optim)
             generator = model.generator_ema
         else:
             official = OfficialIteration(*import_official(Path(job['official_dir'])),
@@ -82,12 +84,14 @@ def train(job: dict) -> dict:
         order = batches(len(dataset), job['batch'], job['data_seed'])
         next_eval = job['eval_kimg'] * 1000
         while seen < job['kimg'] * 1000:
-            step(torch.stack([dataset[i]['img'] for i in next(order)]))
+            items = [dataset[i] for i in next(order)]
+            step(torch.stack([item['img'] for item in items]),
+                 torch.stack([item['label'] for item in items]))
             seen += job['batch']
             if seen >= next_eval or seen >= job['kimg'] * 1000:
                 trained_s += time.perf_counter() - tick  # evaluations are not counted
                 quality = evaluate_shapes(lambda z, c: generator(z, c, noise_mode='random'),
-                                          generator.z_dim, progress=False)
+                                          generator.z_dim, c_dim, progress=False)
                 evals.append(dict(kimg=seen / 1000, train_s=trained_s, **quality))
                 print(f"{job['side']:>8} seed {job['seed']}: {seen / 1000:5.1f} kimg "
                       f"{quality['shapes_recognised']:.3f} / {quality['shapes_coverage']:.3f} / "

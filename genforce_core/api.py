@@ -87,10 +87,12 @@ from .data import ImageDataset, ImageFolderDataset, LMDBDataset, ZipDataset
 from .data.builtin import (
     BACKGROUNDS,
     GENERATOR_VERSION,
+    NUM_COMBINATIONS,
     SHAPE_CLASSES,
     SHAPE_COLOURS,
     make_shapes_images,
     make_shapes_samples,
+    shape_combination,
 )
 from .engine.distributed import all_reduce_buffers, all_reduce_gradients
 from .engine.launch import init_distributed
@@ -213,6 +215,7 @@ __all__ = [
     # data
     'ImageDataset', 'ImageFolderDataset', 'ZipDataset', 'LMDBDataset', 'make_shapes_images',
     'make_shapes_samples', 'SHAPE_CLASSES', 'SHAPE_COLOURS', 'BACKGROUNDS', 'GENERATOR_VERSION',
+    'NUM_COMBINATIONS', 'shape_combination',
     # checkpoints, stored configs, weight files, model zoo
     'load_checkpoint', 'save_checkpoint', 'verify_checksums', 'describe_state_dict_mismatch',
     'read_genforce_v1_checkpoint', 'config_to_data', 'config_from_checkpoint',

@@ -78,11 +78,15 @@ def test_official_learning_batches_visit_every_image_once_per_epoch():
 
 def test_official_learning_trains_and_judges_our_side():
     import torch
+
+    from genforce_core.config import load_config
     official_learning = _load('official_learning')
+    config = str(REPO / 'configs' / 'demo.py')
+    settings = official_learning.official_settings(load_config(config))
     threads = torch.get_num_threads()
     try:
         run = official_learning.train(dict(
-            side='ours', seed=0, config=str(REPO / 'configs' / 'demo.py'), batch=4,
+            side='ours', seed=0, config=config, settings=settings, batch=4,
             kimg=0.008, eval_kimg=0.004, data_seed=0))
     finally:
         torch.set_num_threads(threads)

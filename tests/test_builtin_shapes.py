@@ -37,3 +37,35 @@ def test_samples_give_the_pixels_and_the_factors_that_drew_them():
         assert (image == SHAPE_COLOURS[colour]).all(axis=-1).sum() > 40
         seen.add((kind, colour, ground))
     assert len({k for k, _, _ in seen}) == 3 and len({c for _, c, _ in seen}) == 8
+
+
+def test_the_written_dataset_labels_each_image_with_its_combination(tmp_path):
+    from genforce_core.data import ImageDataset
+    from genforce_core.data.builtin import ensure_builtin_dataset, shape_combination
+
+    path = ensure_builtin_dataset(tmp_path, resolution=8, num_images=400)
+    dataset = ImageDataset(str(path), use_labels=True)
+    assert dataset.label_dim == 96  # 3 shapes x 8 colours x 4 grounds, all drawn in 400 images
+    for i, (_, kind, colour, ground) in enumerate(make_shapes_samples(400, 8, seed=0)):
+        label = dataset.get_label(i)
+        assert label.sum() == 1 and label.argmax() == shape_combination(kind, colour, ground)
+    assert shape_combination(2, 7, 3) == 95 and shape_combination(1, 0, 0) == 32
+
+
+def test_runs_starting_at_once_share_one_complete_dataset(tmp_path):
+    """Two processes asking for the built-in set together: one writes, the other waits and
+    reuses it (two writers once replaced each other's half-written temporary file)."""
+    import subprocess
+    import sys
+
+    from genforce_core.data import ImageDataset
+
+    code = ('import sys; from genforce_core.data.builtin import ensure_builtin_dataset; '
+            'print(ensure_builtin_dataset(sys.argv[1], resolution=8, num_images=300))')
+    runs = [subprocess.Popen([sys.executable, '-c', code, str(tmp_path)], text=True,
+                             stdout=subprocess.PIPE) for _ in range(2)]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert all(run.returncode == 0 for run in runs), outputs
+    assert sorted('Wrote' in out for out in outputs) == [False, True], outputs
+    assert ImageDataset(str(tmp_path / 'shapes8.zip')).num_images == 300
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['shapes8.zip', 'shapes8.zip.lock']

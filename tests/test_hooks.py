@@ -120,6 +120,8 @@ def test_fixed_inputs_are_seeded_privately_and_labels_cycle():
     assert torch.equal(z, torch.randn(7, 5, generator=torch.Generator().manual_seed(3)))
     assert c.argmax(1).tolist() == [0, 1, 2, 0, 1, 2, 0] and torch.equal(c.sum(1), torch.ones(7))
     assert SampleGridHook(num_samples=2).fixed_inputs(4, 0)[1].shape == (2, 0)
+    # More classes than samples: spread over all of them, not only the first ones.
+    assert SampleGridHook(num_samples=4).fixed_inputs(5, 10)[1].argmax(1).tolist() == [0, 2, 5, 7]
 
 
 class TinyGenerator(torch.nn.Module):

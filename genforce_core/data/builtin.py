@@ -4,10 +4,12 @@ Each image holds one filled circle, square or triangle (label 0, 1, 2) from a pa
 colours on one of four backgrounds, of random size and position near the centre, upright (square
 sides axis-aligned, triangles pointing up), drawn at 4x and box-downsampled for anti-aliasing.
 It is small enough to generate in seconds and simple enough for a GAN to learn visibly in
-minutes.
+minutes. Each image's label is its (shape, colour, ground) combination, one of 3 x 8 x 4 = 96
+classes (:func:`shape_combination`), so a conditional GAN can be asked for any of them.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Iterator
@@ -25,6 +27,7 @@ BUILTIN_DATASETS = ('shapes',)
 _GENERATOR_VERSION = 3
 GENERATOR_VERSION = _GENERATOR_VERSION  # changes whenever a pixel would change
 _SUPERSAMPLE = 4
+_LABELS = 'combination'  # what the stored labels mean (a file with other labels is rewritten)
 
 
 # Shape colours (saturated, well apart) and plain backgrounds (light and dark), so that a small
@@ -38,6 +41,15 @@ BACKGROUNDS = ((250, 250, 250), (200, 200, 200), (40, 40, 40), (10, 10, 60))
 def _polygon(cx: float, cy: float, radius: float, sides: int, angle: float) -> list:
     return [(cx + radius * math.cos(angle + 2 * math.pi * k / sides),
              cy + radius * math.sin(angle + 2 * math.pi * k / sides)) for k in range(sides)]
+
+
+NUM_COMBINATIONS = len(SHAPE_CLASSES) * len(SHAPE_COLOURS) * len(BACKGROUNDS)
+
+
+def shape_combination(shape, colour, ground):
+    """The class index ``(shape * 8 + colour) * 4 + ground`` (0-95) of a combination of
+    factors; works on ints and on integer tensors or arrays alike."""
+    return (shape * len(SHAPE_COLOURS) + colour) * len(BACKGROUNDS) + ground
 
 
 def draw_shape_sample(rng: np.random.Generator, resolution: int
@@ -92,8 +104,8 @@ def make_shapes_samples(num_images: int, resolution: int = 32, seed: int = 0
 
 
 def _shapes_with_labels(num_images: int, resolution: int, seed: int):
-    for i, (array, kind, _, _) in enumerate(make_shapes_samples(num_images, resolution, seed)):
-        yield f'shapes/{i:06d}.png', array, kind
+    for i, (array, *factors) in enumerate(make_shapes_samples(num_images, resolution, seed)):
+        yield f'shapes/{i:06d}.png', array, shape_combination(*factors)
 
 
 def ensure_builtin_dataset(dest_dir: str | os.PathLike, name: str = 'shapes',
@@ -102,7 +114,7 @@ def ensure_builtin_dataset(dest_dir: str | os.PathLike, name: str = 'shapes',
     """Write ``<dest_dir>/shapes<resolution>.zip`` (or ``.lmdb``) once and return its path.
 
     An existing file whose stored metadata matches the arguments is reused; a stale one is
-    rewritten. Labels (the shape class) are stored too.
+    rewritten. Labels (the combination class of :func:`shape_combination`) are stored too.
     """
     if name not in BUILTIN_DATASETS:
         raise DatasetError(f'Unknown built-in dataset {name!r}; available: '
@@ -110,7 +122,31 @@ def ensure_builtin_dataset(dest_dir: str | os.PathLike, name: str = 'shapes',
     fmt = infer_format(f'x.{fmt}', fmt)
     dest = Path(dest_dir) / f'{name}{resolution}.{fmt}'
     meta = dict(builtin=name, generator_version=_GENERATOR_VERSION, num_images=num_images,
-                resolution=resolution, seed=seed)
+                resolution=resolution, seed=seed, labels=_LABELS, num_classes=NUM_COMBINATIONS)
+    with _exclusive(dest):  # two runs starting at once: one writes, the other reuses it
+        return _ensure(dest, fmt, meta)
+
+
+@contextlib.contextmanager
+def _exclusive(dest: Path):
+    """Hold an exclusive lock on ``DEST.lock`` (POSIX; elsewhere no lock)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest.with_name(dest.name + '.lock'), 'a') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _ensure(dest: Path, fmt: str, meta: dict) -> Path:
+    name, resolution, num_images, seed = (meta[k] for k in ('builtin', 'resolution',
+                                                            'num_images', 'seed'))
     if dest.exists():
         try:
             stored = read_dataset_meta(dest)
@@ -122,8 +158,8 @@ def ensure_builtin_dataset(dest_dir: str | os.PathLike, name: str = 'shapes',
     labels: dict[str, int] = {}
 
     def images():  # streams, filling in each label just before its image is written
-        for image_name, array, kind in _shapes_with_labels(num_images, resolution, seed):
-            labels[image_name] = kind
+        for image_name, array, label in _shapes_with_labels(num_images, resolution, seed):
+            labels[image_name] = label
             yield image_name, array
 
     write_dataset(images(), dest, fmt, labels=labels, meta=meta, total=num_images,

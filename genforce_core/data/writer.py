@@ -3,7 +3,8 @@
 Zip: ``00000/img00000000.png`` ... plus ``dataset.json`` ``{"labels": [[name, label], ...]}``
 (or ``null``). LMDB: keys ``b'00000000'`` ... with PNG bytes, and ``b'__meta__'`` holding JSON
 ``{count, resolution, channels, labels, names, genforce}``. Both are written to
-``DEST + '.tmp'`` and renamed when complete, so a killed run leaves no half dataset.
+``DEST + '.tmp-<pid>'`` and renamed when complete, so a killed run leaves no half dataset and
+two processes writing the same DEST never write into each other's file.
 """
 from __future__ import annotations
 
@@ -161,8 +162,8 @@ def write_dataset(images: Iterable[tuple[str, np.ndarray]], dest: str | os.PathL
         raise DatasetError(f'{dest} already exists. Delete it or pass overwrite=True '
                            '(CLI: --overwrite).')
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + '.tmp')
-    _remove(tmp)  # left over from a killed run
+    tmp = dest.with_name(f'{dest.name}.tmp-{os.getpid()}')
+    _remove(tmp)  # left over from a killed run of the same pid
     sink = _ZipSink(tmp) if fmt == 'zip' else _LMDBSink(tmp)
     written: list[tuple[str, str]] = []  # (source name, stored name)
     first = None

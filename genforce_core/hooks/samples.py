@@ -59,14 +59,17 @@ class SampleGridHook(Hook):
     # -- latents -----------------------------------------------------------------------------
     def fixed_inputs(self, z_dim: int, c_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The grid's latents (CPU), drawn once from ``seed``, and one-hot labels cycling
-        over the classes (an empty label tensor for unconditional generators)."""
+        over the classes, or spread evenly over them when there are more classes than samples
+        (an empty label tensor for unconditional generators)."""
         if self._z is None:
             gen = torch.Generator().manual_seed(self.seed)
             self._z = torch.randn(self.num_samples, z_dim, generator=gen)
             self._c = torch.zeros(self.num_samples, c_dim)
             if c_dim > 0:
-                self._c[torch.arange(self.num_samples),
-                        torch.arange(self.num_samples) % c_dim] = 1
+                index = torch.arange(self.num_samples)
+                classes = index % c_dim if self.num_samples >= c_dim \
+                    else index * c_dim // self.num_samples
+                self._c[index, classes] = 1
         return self._z, self._c
 
     @torch.no_grad()

@@ -33,7 +33,7 @@ def test_round_trip_identical(image_folder, tmp_path, fmt):
     assert src.names == sorted(names)
     dest = write_dataset([(n, a) for n, a in zip(names, arrays)], tmp_path / f'out.{fmt}', fmt,
                          labels=labels, progress=False)
-    assert not (tmp_path / f'out.{fmt}.tmp').exists()
+    assert not any('.tmp' in p.name for p in tmp_path.iterdir())
     ds = ImageDataset(dest, use_labels=True)
     assert ds.metainfo['format'] == fmt
     assert (ds.resolution, ds.num_channels, ds.label_dim, len(ds)) == (16, 3, 3, 6)
@@ -129,3 +129,17 @@ def test_pickle_reopens_handle(image_folder, tmp_path, fmt):
     first = ds[0]['img']
     clone = pickle.loads(pickle.dumps(ds))
     assert torch.equal(clone[0]['img'], first)
+
+
+def test_declared_num_classes_widens_labels_and_bad_values_are_refused(image_folder, tmp_path):
+    root, names, arrays, labels = image_folder
+    pairs = [(n, a) for n, a in zip(names, arrays)]
+    wide = write_dataset(pairs, tmp_path / 'wide.zip', labels=labels, progress=False,
+                         meta=dict(num_classes=10))
+    assert ImageDataset(wide, use_labels=True).label_dim == 10
+    for bad in (2, 10 ** 9, 'many', 10.0):  # fewer than the labels use, huge, not an int
+        path = write_dataset(pairs, tmp_path / 'bad.zip', labels=labels, progress=False,
+                             meta=dict(num_classes=bad), overwrite=True)
+        with pytest.raises(DatasetError, match='"num_classes" must be an integer from 3'):
+            ImageDataset(path, use_labels=True)
+    assert ImageDataset(path).label_dim == 0  # without use_labels the metadata is not read

@@ -27,7 +27,7 @@ import torch
 from mmengine.dist import barrier, get_rank, is_distributed
 from torch.nn import functional as F
 
-from genforce_core.api import BACKGROUNDS, METRICS, SHAPE_CLASSES, SHAPE_COLOURS
+from genforce_core.api import METRICS, NUM_COMBINATIONS, shape_combination
 
 from .generative import GenerativeMetric
 from .metrics import generator_of, unwrap
@@ -39,7 +39,6 @@ from .shapes_classifier import (
     reference_stats,
 )
 
-NUM_COMBINATIONS = len(SHAPE_CLASSES) * len(SHAPE_COLOURS) * len(BACKGROUNDS)
 MIN_IMAGES = 100  # the FD needs more images than feature dimensions
 
 
@@ -56,8 +55,8 @@ def shapes_quality(classifier: ShapesClassifier, images: torch.Tensor,
     confident = torch.ones(len(images), dtype=torch.bool)
     for p in probs.values():
         confident &= p.max(dim=1).values >= threshold
-    combination = (probs['shape'].argmax(1) * len(SHAPE_COLOURS) + probs['colour'].argmax(1)) \
-        * len(BACKGROUNDS) + probs['ground'].argmax(1)
+    combination = shape_combination(*(probs[head].argmax(1) for head in ('shape', 'colour',
+                                                                       'ground')))
     found = torch.unique(combination[confident])
     fd = frechet_distance(*reference, *feature_stats(feats.double().numpy()))
     return {'shapes_recognised': float(confident.float().mean()),
