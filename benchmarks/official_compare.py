@@ -114,6 +114,7 @@ def official_settings(cfg) -> dict:
                       architecture=disc.get('architecture', 'resnet'),
                       channel_base=disc.channel_base, channel_max=disc.channel_max,
                       num_fp16_res=disc.num_fp16_res, conv_clamp=disc.conv_clamp,
+                      mapping_kwargs=dict(disc.get('mapping_kwargs', {})),
                       epilogue_kwargs=dict(
                           mbstd_group_size=disc.get('epilogue_kwargs', {}).get(
                               'mbstd_group_size', 4))),

@@ -90,9 +90,11 @@ from .data.builtin import (
     NUM_COMBINATIONS,
     SHAPE_CLASSES,
     SHAPE_COLOURS,
+    SHAPE_LABEL_DIM,
     make_shapes_images,
     make_shapes_samples,
     shape_combination,
+    shape_label,
 )
 from .engine.distributed import all_reduce_buffers, all_reduce_gradients
 from .engine.launch import init_distributed
@@ -215,7 +217,7 @@ __all__ = [
     # data
     'ImageDataset', 'ImageFolderDataset', 'ZipDataset', 'LMDBDataset', 'make_shapes_images',
     'make_shapes_samples', 'SHAPE_CLASSES', 'SHAPE_COLOURS', 'BACKGROUNDS', 'GENERATOR_VERSION',
-    'NUM_COMBINATIONS', 'shape_combination',
+    'NUM_COMBINATIONS', 'shape_combination', 'SHAPE_LABEL_DIM', 'shape_label',
     # checkpoints, stored configs, weight files, model zoo
     'load_checkpoint', 'save_checkpoint', 'verify_checksums', 'describe_state_dict_mismatch',
     'read_genforce_v1_checkpoint', 'config_to_data', 'config_from_checkpoint',

@@ -39,16 +39,18 @@ def test_samples_give_the_pixels_and_the_factors_that_drew_them():
     assert len({k for k, _, _ in seen}) == 3 and len({c for _, c, _ in seen}) == 8
 
 
-def test_the_written_dataset_labels_each_image_with_its_combination(tmp_path):
+def test_the_written_dataset_labels_each_image_with_its_factors(tmp_path):
     from genforce_core.data import ImageDataset
-    from genforce_core.data.builtin import ensure_builtin_dataset, shape_combination
+    from genforce_core.data.builtin import ensure_builtin_dataset, shape_combination, shape_label
 
-    path = ensure_builtin_dataset(tmp_path, resolution=8, num_images=400)
+    path = ensure_builtin_dataset(tmp_path, resolution=8, num_images=50)
     dataset = ImageDataset(str(path), use_labels=True)
-    assert dataset.label_dim == 96  # 3 shapes x 8 colours x 4 grounds, all drawn in 400 images
-    for i, (_, kind, colour, ground) in enumerate(make_shapes_samples(400, 8, seed=0)):
+    assert dataset.label_dim == 15  # shape (3), colour (8) and ground (4) one-hot
+    for i, (_, kind, colour, ground) in enumerate(make_shapes_samples(50, 8, seed=0)):
         label = dataset.get_label(i)
-        assert label.sum() == 1 and label.argmax() == shape_combination(kind, colour, ground)
+        assert label.tolist() == shape_label(kind, colour, ground)
+        assert (label[:3].argmax(), label[3:11].argmax(), label[11:].argmax()) == \
+            (kind, colour, ground) and label.sum() == 3
     assert shape_combination(2, 7, 3) == 95 and shape_combination(1, 0, 0) == 32
 
 

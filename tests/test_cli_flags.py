@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -181,6 +182,28 @@ def test_synthesize_needs_one_generator():
         network(parse('synthesize', '--seeds', '1'))
     with pytest.raises(UsageError, match='two generators given: a.pth and --network b.pth'):
         network(parse('synthesize', 'a.pth', '--network', 'b.pth'))
+
+
+def test_synthesize_labels_for_conditional_models(capsys):
+    import torch
+
+    from genforce_core.cli.synthesize import labels
+    from genforce_core.errors import GenforceError
+
+    G = SimpleNamespace(c_dim=3)
+    assert labels(G, 2, 2, 'cpu').tolist() == [[0, 0, 1]] * 2
+    vector = parse('synthesize', 'g.pth', '--label', '0,1,0.5').label
+    assert torch.equal(labels(G, None, 1, 'cpu', vector), torch.tensor([[0, 1, 0.5]]))
+    for args, message in (((None, 1, 'cpu'), 'pass --class C or --label with 3 values'),
+                          ((3, 1, 'cpu'), r'--class 3 is out of range \[0, 3\)'),
+                          ((None, 1, 'cpu', [1.0, 0.0]), '--label has 2 values, the model takes')):
+        with pytest.raises(GenforceError, match=message):
+            labels(G, *args)
+    for bad in (['--label', '1,x'], ['--label', '1,nan'], ['--class', '1', '--label', '1']):
+        with pytest.raises(SystemExit) as exc:
+            parse('synthesize', 'g.pth', *bad)
+        assert exc.value.code == 2
+    assert 'each --label value must be a finite number' in capsys.readouterr().err
 
 
 def test_train_aliases_parse_to_the_same_config_options():

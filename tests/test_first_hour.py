@@ -76,6 +76,17 @@ def test_config_mistakes_are_one_line(cli, tmp_path, option, expected):
     assert not (tmp_path / 'w').exists()  # nothing was started
 
 
+@pytest.mark.parametrize('options, expected', [
+    (['train_dataloader.dataset.use_labels=False'], ['no labels', 'model.generator.c_dim is 15']),
+    (['model.generator.c_dim=0', 'model.discriminator.c_dim=0'],
+     ['labels 15 wide', 'model.generator.c_dim is 0']),
+    (['model.discriminator.c_dim=3'], ['labels 15 wide', 'model.discriminator.c_dim is 3']),
+])
+def test_labels_that_do_not_fit_the_model_stop_before_the_first_step(cli, options, expected):
+    proc = cli('--cfg-options', 'train_cfg.total_kimg=1', *options)
+    assert_usage_error(proc, 'train_dataloader.dataset', 'shapes32.zip', 'use_labels', *expected)
+
+
 @pytest.mark.parametrize('option', ['foo', '=1', '1abc=2'])
 def test_malformed_cfg_options(cli, option):
     proc = cli('--cfg-options', option)

@@ -124,6 +124,28 @@ def test_fixed_inputs_are_seeded_privately_and_labels_cycle():
     assert SampleGridHook(num_samples=4).fixed_inputs(5, 10)[1].argmax(1).tolist() == [0, 2, 5, 7]
 
 
+def test_grid_labels_come_from_a_labelled_dataset():
+    from genforce_core.hooks.samples import dataset_labels
+
+    class Labelled:  # vector labels (as the built-in shapes' factors): not one-hot
+        label_dim = 2
+
+        def __len__(self):
+            return 10
+
+        def get_label(self, idx):
+            return [float(idx), 1.0]
+    labels = dataset_labels(Labelled(), 4)
+    assert labels.tolist() == [[0, 1], [2, 1], [5, 1], [7, 1]]
+    assert dataset_labels(None, 4) is None
+    hook = SampleGridHook(num_samples=4)
+    hook._data_labels = labels
+    assert torch.equal(hook.fixed_inputs(3, 2)[1], labels)
+    other = SampleGridHook(num_samples=4)
+    other._data_labels = labels  # a width that does not fit the generator: one-hot instead
+    assert other.fixed_inputs(3, 5)[1].argmax(1).tolist() == [0, 1, 2, 3]
+
+
 class TinyGenerator(torch.nn.Module):
     """G(z, c) with dropout, so that rendering in train mode would consume random numbers."""
     z_dim, c_dim = 8, 0

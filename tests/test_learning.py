@@ -20,17 +20,16 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-KIMG = 3
+KIMG = 5
 SEED = 0
 THRESHOLD = 0.5
 NUM_GEN = 1000
-# Measured on the 2-core CPU machine, threshold 0.5, 1000 images, with the demo's 16-32 channels:
-# the untrained generators of seeds 0-3 score recognised 0.002-0.027, coverage 0.02-0.05, FD
-# 2760-5190; after 3 kimg they score recognised 0.15-0.30, coverage 0.27-0.50, FD 600-770 (gains
-# of at least 0.15 and 0.25; the first demo's 32-64 channels, seeds 0-2: 0.135-0.35, 0.29-0.46).
-# From 1 to 6 kimg the values rise with ups and downs (the demo goes through phases of mode
-# collapse); a broken engine stays at the step-0 values. The whole test takes about 2 minutes.
-LEARNED = dict(shapes_recognised=0.05, shapes_coverage=0.15)  # above the step-0 values
+# Measured on the 2-core CPU machine, threshold 0.5, 1000 images, the conditional demo (15-d
+# shape/colour/ground labels): the untrained generators of seeds 0-3 score recognised
+# 0.000-0.100, coverage 0.00-0.06, FD 2650-6030; after 5 kimg they score recognised 0.27-0.36,
+# coverage 0.51-0.61, FD 430-490 (gains of at least 0.17 and 0.44; FD 8-18 % of step 0). A
+# broken engine stays at the step-0 values. The whole test takes about 2 minutes.
+LEARNED = dict(shapes_recognised=0.10, shapes_coverage=0.25)  # above the step-0 values
 
 
 def learning_config(folder: Path, kimg: float = KIMG, seed: int = SEED) -> Path:
@@ -93,5 +92,5 @@ def test_a_short_training_learns_the_shapes(genforce, tmp_path_factory, tmp_path
     assert set(after) == {'shapes_recognised', 'shapes_coverage', 'shapes_fd'}, test.stdout
     for key, margin in LEARNED.items():
         assert after[key] >= before[key] + margin, (key, before, after)
-    assert after['shapes_fd'] < 0.4 * before['shapes_fd'], (before, after)
+    assert after['shapes_fd'] < 0.3 * before['shapes_fd'], (before, after)
     print(f'step 0: {before}\nafter {KIMG} kimg: {after}')

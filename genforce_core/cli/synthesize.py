@@ -63,9 +63,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='rotate the images by DEG degrees counter-clockwise about their '
                         'centre, before --translate (StyleGAN3; refused for others; default: '
                         'no rotation)')
-    parser.add_argument('--class', dest='class_idx', type=int, metavar='C',
-                        help='class label for conditional models (required for them; '
-                        'default: none)')
+    label = parser.add_mutually_exclusive_group()
+    label.add_argument('--class', dest='class_idx', type=int, metavar='C',
+                       help='class label for conditional models (one of --class and --label '
+                       'is required for them; default: none)')
+    label.add_argument('--label', type=parse_label, metavar='V,V,...',
+                       help='the whole label vector of a conditional model, c_dim numbers, '
+                       'e.g. the demo\'s shape, colour and ground one-hots: --label '
+                       '0,1,0,1,0,0,0,0,0,0,0,1,0,0,0 (a red square on white; default: none)')
     parser.add_argument('--grid', action='store_true', help='also write grid.png')
     parser.add_argument('--out', '--outdir', dest='out', default='out', metavar='DIR',
                         help='output folder')
@@ -134,6 +139,11 @@ def parse_translate(text: str) -> tuple[float, float]:
     return _finite(parts[0], 'TX'), _finite(parts[1], 'TY')
 
 
+def parse_label(text: str) -> list[float]:
+    """``'0,1,0.5'`` -> ``[0.0, 1.0, 0.5]``: finite numbers separated by commas."""
+    return [_finite(part, 'each --label value') for part in text.split(',')]
+
+
 def parse_angle(text: str) -> float:
     """Degrees, a finite number."""
     return _finite(text, 'the angle in degrees')
@@ -181,17 +191,26 @@ def _call_kwargs(G: torch.nn.Module, args: argparse.Namespace) -> dict[str, Any]
                             truncation_cutoff=args.truncation_cutoff, noise_mode=args.noise_mode)
 
 
-def labels(G: torch.nn.Module, class_idx: int | None, num: int, device: str) -> torch.Tensor:
+def labels(G: torch.nn.Module, class_idx: int | None, num: int, device: str,
+           vector: list[float] | None = None) -> torch.Tensor:
+    """``[num, c_dim]`` labels: one-hot ``class_idx`` or the whole ``vector`` (--label)."""
     c_dim = int(getattr(G, 'c_dim', 0))
     c = torch.zeros([num, c_dim], device=device)
     if c_dim:
-        if class_idx is None:
-            raise GenforceError(f'the model is conditional ({c_dim} classes): pass --class C')
-        if not 0 <= class_idx < c_dim:
+        if vector is not None:
+            if len(vector) != c_dim:
+                raise GenforceError(f'--label has {len(vector)} values, the model takes '
+                                    f'{c_dim}')
+            c[:] = torch.tensor(vector, device=device)
+        elif class_idx is None:
+            raise GenforceError(f'the model is conditional (c_dim {c_dim}): pass --class C '
+                                f'or --label with {c_dim} values')
+        elif not 0 <= class_idx < c_dim:
             raise GenforceError(f'--class {class_idx} is out of range [0, {c_dim})')
-        c[:, class_idx] = 1
-    elif class_idx is not None:
-        print('warning: --class ignored, the model is unconditional')
+        else:
+            c[:, class_idx] = 1
+    elif class_idx is not None or vector is not None:
+        print('warning: --class/--label ignored, the model is unconditional')
     return c
 
 
@@ -216,7 +235,7 @@ def generate(G: torch.nn.Module, seeds: list[int], args: argparse.Namespace
             if per_seed:
                 torch.manual_seed(chunk[0])
             z = latents(chunk, G.z_dim, args.device)
-            img = G(z, labels(G, args.class_idx, len(chunk), args.device), **kwargs)
+            img = G(z, labels(G, args.class_idx, len(chunk), args.device, args.label), **kwargs)
             out.append(to_uint8(img).permute(0, 2, 3, 1).cpu())
             bar.update(len(chunk))
     return torch.cat(out)

@@ -4,8 +4,10 @@ Each image holds one filled circle, square or triangle (label 0, 1, 2) from a pa
 colours on one of four backgrounds, of random size and position near the centre, upright (square
 sides axis-aligned, triangles pointing up), drawn at 4x and box-downsampled for anti-aliasing.
 It is small enough to generate in seconds and simple enough for a GAN to learn visibly in
-minutes. Each image's label is its (shape, colour, ground) combination, one of 3 x 8 x 4 = 96
-classes (:func:`shape_combination`), so a conditional GAN can be asked for any of them.
+minutes. Each image's label names its three factors as one 15-d vector, the shape one-hot,
+then the colour one-hot, then the ground one-hot (:func:`shape_label`), so a conditional GAN
+can be asked for any of the 3 x 8 x 4 = 96 combinations and learns what a square is from the
+squares of every colour and ground.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ BUILTIN_DATASETS = ('shapes',)
 _GENERATOR_VERSION = 3
 GENERATOR_VERSION = _GENERATOR_VERSION  # changes whenever a pixel would change
 _SUPERSAMPLE = 4
-_LABELS = 'combination'  # what the stored labels mean (a file with other labels is rewritten)
+_LABELS = 'factors'  # what the stored labels mean (a file with other labels is rewritten)
 
 
 # Shape colours (saturated, well apart) and plain backgrounds (light and dark), so that a small
@@ -50,6 +52,19 @@ def shape_combination(shape, colour, ground):
     """The class index ``(shape * 8 + colour) * 4 + ground`` (0-95) of a combination of
     factors; works on ints and on integer tensors or arrays alike."""
     return (shape * len(SHAPE_COLOURS) + colour) * len(BACKGROUNDS) + ground
+
+
+SHAPE_LABEL_DIM = len(SHAPE_CLASSES) + len(SHAPE_COLOURS) + len(BACKGROUNDS)
+
+
+def shape_label(shape: int, colour: int, ground: int) -> list[float]:
+    """The built-in label of a combination: ``[shape one-hot (3), colour one-hot (8), ground
+    one-hot (4)]``, 15 numbers."""
+    label = [0.0] * SHAPE_LABEL_DIM
+    for offset, index in ((0, shape), (len(SHAPE_CLASSES), colour),
+                          (len(SHAPE_CLASSES) + len(SHAPE_COLOURS), ground)):
+        label[offset + int(index)] = 1.0
+    return label
 
 
 def draw_shape_sample(rng: np.random.Generator, resolution: int
@@ -105,7 +120,7 @@ def make_shapes_samples(num_images: int, resolution: int = 32, seed: int = 0
 
 def _shapes_with_labels(num_images: int, resolution: int, seed: int):
     for i, (array, *factors) in enumerate(make_shapes_samples(num_images, resolution, seed)):
-        yield f'shapes/{i:06d}.png', array, shape_combination(*factors)
+        yield f'shapes/{i:06d}.png', array, shape_label(*factors)
 
 
 def ensure_builtin_dataset(dest_dir: str | os.PathLike, name: str = 'shapes',
@@ -114,7 +129,7 @@ def ensure_builtin_dataset(dest_dir: str | os.PathLike, name: str = 'shapes',
     """Write ``<dest_dir>/shapes<resolution>.zip`` (or ``.lmdb``) once and return its path.
 
     An existing file whose stored metadata matches the arguments is reused; a stale one is
-    rewritten. Labels (the combination class of :func:`shape_combination`) are stored too.
+    rewritten. Labels (the factors as :func:`shape_label` vectors) are stored too.
     """
     if name not in BUILTIN_DATASETS:
         raise DatasetError(f'Unknown built-in dataset {name!r}; available: '
@@ -122,7 +137,7 @@ def ensure_builtin_dataset(dest_dir: str | os.PathLike, name: str = 'shapes',
     fmt = infer_format(f'x.{fmt}', fmt)
     dest = Path(dest_dir) / f'{name}{resolution}.{fmt}'
     meta = dict(builtin=name, generator_version=_GENERATOR_VERSION, num_images=num_images,
-                resolution=resolution, seed=seed, labels=_LABELS, num_classes=NUM_COMBINATIONS)
+                resolution=resolution, seed=seed, labels=_LABELS)
     with _exclusive(dest):  # two runs starting at once: one writes, the other reuses it
         return _ensure(dest, fmt, meta)
 
@@ -155,7 +170,7 @@ def _ensure(dest: Path, fmt: str, meta: dict) -> Path:
         if all(stored.get(k) == v for k, v in meta.items()):
             print(f'Using the built-in {name} dataset at {dest}')
             return dest
-    labels: dict[str, int] = {}
+    labels: dict[str, list[float]] = {}
 
     def images():  # streams, filling in each label just before its image is written
         for image_name, array, label in _shapes_with_labels(num_images, resolution, seed):

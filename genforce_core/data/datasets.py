@@ -31,7 +31,6 @@ _CANONICAL_MODES = {
     'RGB': 'RGB', 'P': 'RGB', 'CMYK': 'RGB', 'YCbCr': 'RGB', 'LAB': 'RGB', 'HSV': 'RGB',
     'RGBX': 'RGB',
 }
-MAX_DECLARED_CLASSES = 100_000  # a dataset's "num_classes" above this is refused, not allocated
 _MODE_CHANNELS = {'L': 1, 'RGB': 3, 'RGBA': 4}
 _CHANNEL_MODES = {v: k for k, v in _MODE_CHANNELS.items()}
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
@@ -169,21 +168,10 @@ class ImageDataset(Dataset):
         # Entries dropped by skip_bad / max_size keep their labels; the one-hot width still
         # counts every class of the table.
         kept, stored = set(self.names), set(self.reader.names)
-        width = self._declared_classes(count_classes(mapping))
+        width = count_classes(mapping)
         mapping = {k: v for k, v in mapping.items() if k in kept or k not in stored}
         values = match_labels(mapping, self.names, where, self.reader.describe)
         return encode_labels(values, num_classes=width)
-
-    def _declared_classes(self, counted: int) -> int:
-        """The one-hot width: the classes found in the labels, or the ``num_classes`` the
-        dataset's metadata declares (the built-in set declares its 96 combinations, so a
-        small subset that lacks the last ones still gives 96-wide labels)."""
-        declared = self.reader.meta().get('num_classes', counted)
-        if type(declared) is not int or not counted <= declared <= MAX_DECLARED_CLASSES:
-            raise DatasetError(f'{self.path}: metadata "num_classes" must be an integer from '
-                               f'{counted} (the labels\' largest class + 1) to '
-                               f'{MAX_DECLARED_CLASSES}, got {declared!r}')
-        return declared
 
     # ----------------------------------------------------------------------------- access
     def _decode(self, name: str) -> np.ndarray:

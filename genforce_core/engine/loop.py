@@ -9,8 +9,25 @@ from mmengine.logging import print_log
 from mmengine.runner import IterBasedTrainLoop
 from mmengine.runner.loops import _InfiniteDataloaderIterator
 
+from ..errors import ConfigError
 from ..registry import LOOPS
 from .training_state import set_rng_state
+
+
+def check_labels_fit(dataset, model) -> None:
+    """Refuse, before the first step, a dataset whose labels do not fit the networks' ``c_dim``
+    (labels on but an unconditional model trains silently unconditional; labels off for a
+    conditional one fails deep inside the generator)."""
+    label_dim = getattr(dataset, 'label_dim', None)
+    for key in ('generator', 'discriminator'):
+        c_dim = getattr(getattr(model, key, None), 'c_dim', None)
+        if label_dim is None or c_dim is None or c_dim == label_dim:
+            continue
+        given = (f'labels {label_dim} wide' if label_dim else 'no labels (use_labels=False)')
+        raise ConfigError(
+            f'train_dataloader.dataset ({getattr(dataset, "path", type(dataset).__name__)}) '
+            f'gives {given} but model.{key}.c_dim is {c_dim}: set use_labels=True and c_dim '
+            f'to the labels\' width for a conditional model, or use_labels=False and c_dim=0')
 
 
 @LOOPS.register_module()
@@ -36,6 +53,7 @@ class GANTrainLoop(IterBasedTrainLoop):
                          dynamic_intervals)
         if total_kimg is not None:
             self._max_iters = math.ceil(total_kimg * 1000 / self.global_batch_size)
+        check_labels_fit(self.dataloader.dataset, getattr(runner.model, 'module', runner.model))
 
     @property
     def batch_size(self) -> int:

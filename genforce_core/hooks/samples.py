@@ -15,6 +15,15 @@ from .grid import make_grid, save_grid
 _RENDER_BATCH = 16  # images per generator call, to bound memory
 
 
+def dataset_labels(dataset, num: int) -> torch.Tensor | None:
+    """Labels ``[num, label_dim]`` of ``num`` images spread evenly over ``dataset`` (None when
+    it has no labels): vector labels, e.g. the built-in shapes' factors, are not one-hot."""
+    if dataset is None or not getattr(dataset, 'label_dim', 0) or not len(dataset):
+        return None
+    return torch.stack([torch.as_tensor(dataset.get_label(i * len(dataset) // num)).float()
+                        for i in range(num)])
+
+
 @HOOKS.register_module()
 class SampleGridHook(Hook):
     """Render the same latents with the EMA generator as training goes on.
@@ -51,6 +60,7 @@ class SampleGridHook(Hook):
         self.out_dir = out_dir
         self._z: torch.Tensor | None = None
         self._c: torch.Tensor | None = None
+        self._data_labels: torch.Tensor | None = None
         self._tick = 0
         self._last_rendered: int | None = None
         self._reals_done = False
@@ -58,14 +68,17 @@ class SampleGridHook(Hook):
 
     # -- latents -----------------------------------------------------------------------------
     def fixed_inputs(self, z_dim: int, c_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The grid's latents (CPU), drawn once from ``seed``, and one-hot labels cycling
-        over the classes, or spread evenly over them when there are more classes than samples
-        (an empty label tensor for unconditional generators)."""
+        """The grid's latents (CPU), drawn once from ``seed``, and labels: those of training
+        images spread over the dataset when it has labels of width ``c_dim``, else one-hot
+        labels cycling over the classes, or spread evenly over them when there are more classes
+        than samples (an empty label tensor for unconditional generators)."""
         if self._z is None:
             gen = torch.Generator().manual_seed(self.seed)
             self._z = torch.randn(self.num_samples, z_dim, generator=gen)
             self._c = torch.zeros(self.num_samples, c_dim)
-            if c_dim > 0:
+            if self._data_labels is not None and self._data_labels.shape[1] == c_dim > 0:
+                self._c = self._data_labels.clone()
+            elif c_dim > 0:
                 index = torch.arange(self.num_samples)
                 classes = index % c_dim if self.num_samples >= c_dim \
                     else index * c_dim // self.num_samples
@@ -94,6 +107,8 @@ class SampleGridHook(Hook):
 
     # -- hook points -------------------------------------------------------------------------
     def before_train(self, runner) -> None:
+        self._data_labels = dataset_labels(getattr(runner.train_dataloader, 'dataset', None),
+                                           self.num_samples)
         seen = images_seen(runner)
         self._tick = seen // self.interval
         self._reals_done = osp.isfile(self._path(runner, 'reals.png'))

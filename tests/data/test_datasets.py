@@ -130,16 +130,3 @@ def test_pickle_reopens_handle(image_folder, tmp_path, fmt):
     clone = pickle.loads(pickle.dumps(ds))
     assert torch.equal(clone[0]['img'], first)
 
-
-def test_declared_num_classes_widens_labels_and_bad_values_are_refused(image_folder, tmp_path):
-    root, names, arrays, labels = image_folder
-    pairs = [(n, a) for n, a in zip(names, arrays)]
-    wide = write_dataset(pairs, tmp_path / 'wide.zip', labels=labels, progress=False,
-                         meta=dict(num_classes=10))
-    assert ImageDataset(wide, use_labels=True).label_dim == 10
-    for bad in (2, 10 ** 9, 'many', 10.0):  # fewer than the labels use, huge, not an int
-        path = write_dataset(pairs, tmp_path / 'bad.zip', labels=labels, progress=False,
-                             meta=dict(num_classes=bad), overwrite=True)
-        with pytest.raises(DatasetError, match='"num_classes" must be an integer from 3'):
-            ImageDataset(path, use_labels=True)
-    assert ImageDataset(path).label_dim == 0  # without use_labels the metadata is not read

@@ -123,7 +123,7 @@ def test_builtin_shapes_deterministic(tmp_path, capsys):
     assert read_dataset_meta(one)['num_images'] == 50
     ensure_builtin_dataset(tmp_path / 'a', resolution=16, num_images=60)  # stale: rewritten
     ds = ImageDataset(one, use_labels=True)
-    assert ds.num_images == 60 and ds.label_dim == 96  # declared: all combinations
+    assert ds.num_images == 60 and ds.label_dim == 15  # shape, colour, ground
     lm = ImageDataset(ensure_builtin_dataset(tmp_path / 'a', resolution=16, num_images=60,
                                              fmt='lmdb'))
     np.testing.assert_array_equal(lm[7]['img'].numpy(), ds[7]['img'].numpy())

@@ -25,9 +25,16 @@ import os
 import numpy as np
 import torch
 from mmengine.dist import barrier, get_rank, is_distributed
-from torch.nn import functional as F
 
-from genforce_core.api import METRICS, NUM_COMBINATIONS, shape_combination
+from genforce_core.api import (
+    BACKGROUNDS,
+    METRICS,
+    NUM_COMBINATIONS,
+    SHAPE_COLOURS,
+    SHAPE_LABEL_DIM,
+    shape_combination,
+    shape_label,
+)
 
 from .generative import GenerativeMetric
 from .metrics import generator_of, unwrap
@@ -64,11 +71,30 @@ def shapes_quality(classifier: ShapesClassifier, images: torch.Tensor,
             'shapes_fd': max(fd, 0.0)}
 
 
+def combination_labels(combinations: torch.Tensor) -> torch.Tensor:
+    """Built-in labels ``[N, 15]`` (:func:`~genforce_core.api.shape_label`) of combination
+    indices ``[N]`` (0-95, :func:`~genforce_core.api.shape_combination`'s numbering)."""
+    rest, ground = combinations // len(BACKGROUNDS), combinations % len(BACKGROUNDS)
+    shape, colour = rest // len(SHAPE_COLOURS), rest % len(SHAPE_COLOURS)
+    factors = zip(shape.tolist(), colour.tolist(), ground.tolist())
+    return torch.tensor([shape_label(*f) for f in factors]).reshape(-1, SHAPE_LABEL_DIM)
+
+
+def check_condition(c_dim: int) -> None:
+    """A conditional generator must take the built-in labels (15-d) to be judged here."""
+    if c_dim not in (0, SHAPE_LABEL_DIM):
+        raise MetricError(f'the shapes metrics judge unconditional generators or ones '
+                          f'conditioned on the built-in labels (c_dim {SHAPE_LABEL_DIM}: shape, '
+                          f'colour and ground one-hot), got c_dim {c_dim}')
+
+
 def generate_images(generate, z_dim: int, c_dim: int, num_images: int, device,
                     batch_size: int = 100, seed: int = 0) -> torch.Tensor:
-    """``num_images`` uint8 images ``[N, 3, R, R]`` (CPU) from ``generate(z, c)``: latents and
-    one-hot conditions drawn from ``seed``, the generator's own noise too, under a private RNG
-    state (the caller's RNG, e.g. a training run's, is left as it was)."""
+    """``num_images`` uint8 images ``[N, 3, R, R]`` (CPU) from ``generate(z, c)``: latents and,
+    for a conditional generator, the built-in labels of combinations drawn uniformly, from
+    ``seed``, the generator's own noise too, under a private RNG state (the caller's RNG, e.g. a
+    training run's, is left as it was)."""
+    check_condition(c_dim)
     latents = torch.Generator().manual_seed(seed)
     device = torch.device(device)
     cuda = [device.index or 0] if device.type == 'cuda' else []
@@ -79,7 +105,7 @@ def generate_images(generate, z_dim: int, c_dim: int, num_images: int, device,
             n = min(batch_size, num_images - start)
             z = torch.randn(n, z_dim, generator=latents)
             if c_dim:
-                c = F.one_hot(torch.randint(c_dim, (n,), generator=latents), c_dim).float()
+                c = combination_labels(torch.randint(NUM_COMBINATIONS, (n,), generator=latents))
             else:
                 c = torch.zeros(n, 0)
             img = generate(z.to(device), c.to(device))

@@ -23,6 +23,7 @@ from genforce_metrics_fid.scores import MetricError
 from genforce_metrics_fid.shapes_quality import (
     NUM_COMBINATIONS,
     ShapesQuality,
+    combination_labels,
     generate_images,
     shapes_quality,
 )
@@ -91,15 +92,37 @@ class NoisyGenerator(TinyGenerator):
 
 
 def test_generated_images_depend_on_the_seed_only_and_leave_the_rng_alone():
-    generator = NoisyGenerator(c_dim=3)
+    generator = NoisyGenerator(c_dim=15)
     state = torch.get_rng_state()
-    first = generate_images(generator, 8, 3, 130, 'cpu', batch_size=50, seed=1)
+    first = generate_images(generator, 8, 15, 130, 'cpu', batch_size=50, seed=1)
     assert torch.equal(torch.get_rng_state(), state)  # a training run continues unchanged
     torch.manual_seed(123)
-    assert torch.equal(generate_images(generator, 8, 3, 130, 'cpu', batch_size=50, seed=1),
+    assert torch.equal(generate_images(generator, 8, 15, 130, 'cpu', batch_size=50, seed=1),
                        first)
     assert first.dtype == torch.uint8 and first.shape == (130, 3, 32, 32)
-    assert not torch.equal(generate_images(generator, 8, 3, 130, 'cpu', seed=2), first)
+    assert not torch.equal(generate_images(generator, 8, 15, 130, 'cpu', seed=2), first)
+
+
+def test_conditional_generators_get_the_built_in_labels_of_uniform_combinations():
+    from genforce_core.api import shape_combination, shape_label
+
+    labels = combination_labels(torch.tensor([0, 32, 95, 45]))
+    assert labels.tolist() == [shape_label(0, 0, 0), shape_label(1, 0, 0),
+                               shape_label(2, 7, 3), shape_label(1, 3, 1)]
+    assert shape_combination(1, 3, 1) == 45
+    asked = []
+
+    def generate(z, c):
+        asked.append(c)
+        return torch.zeros(len(z), 3, 32, 32)
+    generate_images(generate, 4, 15, 960, 'cpu', batch_size=480)
+    c = torch.cat(asked)
+    assert (c[:, :3].sum(1) == 1).all() and (c[:, 3:11].sum(1) == 1).all() \
+        and (c[:, 11:].sum(1) == 1).all()
+    combos = shape_combination(c[:, :3].argmax(1), c[:, 3:11].argmax(1), c[:, 11:].argmax(1))
+    assert len(combos.unique()) == 96  # uniform over all of them (10 expected each)
+    with pytest.raises(MetricError, match='conditioned on the built-in labels .* got c_dim 3'):
+        generate_images(generate, 4, 3, 100, 'cpu')
 
 
 def _fake_training(calls):
