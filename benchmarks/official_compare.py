@@ -163,8 +163,8 @@ class OfficialIteration:
         self.batch_idx = 0
 
     def step(self, real_uint8: torch.Tensor, real_c: torch.Tensor | None = None) -> None:
-        """One iteration on a batch of images (uint8) and their labels (one-hot; none for an
-        unconditional model). Each phase's generated images get the batch's labels shuffled,
+        """One iteration on a batch of images (uint8) and their labels (``[N, c_dim]``; none
+        for an unconditional model). Each phase's generated images get the batch's labels shuffled,
         as ours do: like the official loop, labels from the data's distribution."""
         real = real_uint8.to(torch.float32) / 127.5 - 1
         if real_c is None:

@@ -64,7 +64,7 @@ def train(job: dict) -> dict:
 
     torch.set_num_threads(1)
     torch.manual_seed(job['seed'])
-    c_dim = job['settings']['G_kwargs']['c_dim']  # conditional: on the combination labels
+    c_dim = job['settings']['G_kwargs']['c_dim']  # conditional: on the built-in labels
     dataset = ImageDataset(resolve_builtin_path('builtin:shapes32'), resolution=32,
                            use_labels=c_dim > 0)
     with reference_ops(True):

@@ -139,7 +139,26 @@ def ensure_builtin_dataset(dest_dir: str | os.PathLike, name: str = 'shapes',
     meta = dict(builtin=name, generator_version=_GENERATOR_VERSION, num_images=num_images,
                 resolution=resolution, seed=seed, labels=_LABELS)
     with _exclusive(dest):  # two runs starting at once: one writes, the other reuses it
-        return _ensure(dest, fmt, meta)
+        if dest.exists():
+            try:
+                stored = read_dataset_meta(dest)
+            except DatasetError:
+                stored = {}
+            if all(stored.get(k) == v for k, v in meta.items()):
+                print(f'Using the built-in {name} dataset at {dest}')
+                return dest
+        labels: dict[str, list[float]] = {}
+
+        def images():  # streams, filling in each label just before its image is written
+            for image_name, array, label in _shapes_with_labels(num_images, resolution, seed):
+                labels[image_name] = label
+                yield image_name, array
+
+        write_dataset(images(), dest, fmt, labels=labels, meta=meta, total=num_images,
+                      overwrite=True, progress=False)
+        print(f'Wrote the built-in {name} dataset ({num_images} images, '
+              f'{resolution}x{resolution}) to {dest}')
+        return dest
 
 
 @contextlib.contextmanager
@@ -157,31 +176,6 @@ def _exclusive(dest: Path):
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _ensure(dest: Path, fmt: str, meta: dict) -> Path:
-    name, resolution, num_images, seed = (meta[k] for k in ('builtin', 'resolution',
-                                                            'num_images', 'seed'))
-    if dest.exists():
-        try:
-            stored = read_dataset_meta(dest)
-        except DatasetError:
-            stored = {}
-        if all(stored.get(k) == v for k, v in meta.items()):
-            print(f'Using the built-in {name} dataset at {dest}')
-            return dest
-    labels: dict[str, list[float]] = {}
-
-    def images():  # streams, filling in each label just before its image is written
-        for image_name, array, label in _shapes_with_labels(num_images, resolution, seed):
-            labels[image_name] = label
-            yield image_name, array
-
-    write_dataset(images(), dest, fmt, labels=labels, meta=meta, total=num_images,
-                  overwrite=True, progress=False)
-    print(f'Wrote the built-in {name} dataset ({num_images} images, {resolution}x{resolution}) '
-          f'to {dest}')
-    return dest
 
 
 BUILTIN_PREFIX = 'builtin:'
