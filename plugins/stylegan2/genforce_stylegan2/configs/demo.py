@@ -7,8 +7,8 @@
 # second of batch 16 on 2 cores and, at lr 0.01, learns as much per kimg as batch 16 at 0.005;
 # half the channels again (`channel_base=256`) trains ~1.3-1.7x faster and, after a slower start,
 # learns as much per kimg from 100 kimg on. R1 gamma 5, far above the official `auto` rule
-# (0.0002 * 32^2 / 32 = 0.0064): gamma 0.01 collapsed onto one or two colours, gamma 1 learned
-# no faster. Conditional on each image's built-in label, its shape, colour and ground as one
+# (0.0002 * 32^2 / 32 = 0.0064): gamma 0.01 collapsed the unconditional demo onto one or two
+# colours, gamma 1 late in training learned no faster. Conditional on each image's built-in label, its shape, colour and ground as one
 # 15-d vector (three one-hots; the official conditional StyleGAN2-ADA: label embedding in G's
 # mapping, projection in D), so what a square is is learned from the squares of every colour
 # and ground. D maps the label through 2 layers as G does (the official 8 learn more slowly).
