@@ -127,6 +127,40 @@ def test_fused_and_unfused_modconv_agree(arch):
                                    fused, atol=1e-5, rtol=1e-5)
 
 
+def _set_cpu_channels_last(net: torch.nn.Module, on: bool) -> None:
+    for m in net.modules():
+        if hasattr(m, 'cpu_channels_last'):
+            m.cpu_channels_last = on
+
+
+@pytest.mark.parametrize('arch', ['orig', 'skip', 'resnet'])
+def test_cpu_channels_last_changes_only_the_layout(arch):
+    # On the CPU the blocks run channels-last by default (faster there); outputs, parameter
+    # gradients and the R1 double backward must match the NCHW layout.
+    G, D = make_g(16, arch=arch).train(), make_d(16, arch=arch)
+    assert all(b.cpu_channels_last for b in [*G.synthesis.children(), *D.children()]
+               if hasattr(b, 'cpu_channels_last'))
+    z, real = torch.randn(4, 16), torch.randn(4, 3, 16, 16)
+    results = []
+    for on in (True, False):
+        _set_cpu_channels_last(G, on)
+        _set_cpu_channels_last(D, on)
+        G.zero_grad()
+        D.zero_grad()
+        ws = G.mapping(z, None)
+        D(G.synthesis(ws, noise_mode='const'), None).sum().backward()
+        x = real.detach().requires_grad_(True)
+        r1, = torch.autograd.grad(D(x, None).sum(), [x], create_graph=True)
+        r1.square().sum().backward()
+        grads = [p.grad.clone() for p in (*G.parameters(), *D.parameters())]
+        results.append((G.synthesis(ws, noise_mode='const'), r1, grads))
+    (img_cl, r1_cl, grads_cl), (img, r1, grads) = results
+    torch.testing.assert_close(img_cl, img, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(r1_cl, r1, atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads_cl, grads):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
 def test_noise_modes():
     G = make_g(16).eval()
     ws = G.mapping(torch.randn(2, 16), None)

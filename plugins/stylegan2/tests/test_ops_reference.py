@@ -76,13 +76,16 @@ CASES = [
 @pytest.mark.parametrize('case', CASES, ids=[str(i) for i in range(len(CASES))])
 @pytest.mark.parametrize('kind', ['2d_asym', '1d_separable', '2d_from_1d'])
 @pytest.mark.parametrize('flip_filter', [False, True])
-@pytest.mark.parametrize('path', ['matmul', 'conv'])
+@pytest.mark.parametrize('path', ['matmul', 'conv', 'channels_last'])
 def test_upfirdn2d_matches_loops(case, kind, flip_filter, path, monkeypatch):
     # Separable filters on small images take banded matrix products, the rest a depthwise
-    # convolution; MATMUL_MAX_SIZE = 0 forces the convolution.
-    monkeypatch.setattr(upfirdn2d_module, 'MATMUL_MAX_SIZE', 256 if path == 'matmul' else 0)
+    # convolution; MATMUL_MAX_SIZE = 0 forces the convolution. Channels-last images without
+    # upsampling take one strided depthwise convolution (and stay channels-last).
+    monkeypatch.setattr(upfirdn2d_module, 'MATMUL_MAX_SIZE', 0 if path == 'conv' else 256)
     torch.manual_seed(0)
     x = torch.randn(2, 3, 10, 9)
+    if path == 'channels_last':
+        x = x.contiguous(memory_format=torch.channels_last)
     if kind == '2d_asym':
         f = setup_filter(torch.rand(3, 4) + 0.1)
     elif kind == '1d_separable':
@@ -97,6 +100,8 @@ def test_upfirdn2d_matches_loops(case, kind, flip_filter, path, monkeypatch):
     want = naive_upfirdn2d(x, f, _pair(up), _pair(down), pad, flip_filter, gain=1.7)
     assert got.shape == want.shape
     torch.testing.assert_close(got.double(), want, atol=1e-5, rtol=1e-5)
+    if path == 'channels_last' and _pair(up) == (1, 1):
+        assert got.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_upfirdn2d_without_filter_is_resampling_only():
@@ -137,11 +142,14 @@ def test_resampling_keeps_a_constant_image_constant(taps):
                                                                         0.75))
 
 
-@pytest.mark.parametrize('path', ['matmul', 'conv'])
+@pytest.mark.parametrize('path', ['matmul', 'conv', 'channels_last'])
 def test_upfirdn2d_derivatives(path, monkeypatch):
-    monkeypatch.setattr(upfirdn2d_module, 'MATMUL_MAX_SIZE', 256 if path == 'matmul' else 0)
+    monkeypatch.setattr(upfirdn2d_module, 'MATMUL_MAX_SIZE', 0 if path == 'conv' else 256)
     torch.manual_seed(0)
-    x = torch.randn(1, 2, 5, 4, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(1, 2, 5, 4, dtype=torch.float64)
+    if path == 'channels_last':
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
     f = setup_filter([1, 3, 3, 1])
 
     def fn(x):
@@ -151,6 +159,7 @@ def test_upfirdn2d_derivatives(path, monkeypatch):
     assert torch.autograd.gradcheck(fn, (x,))
     assert torch.autograd.gradgradcheck(fn, (x,))
     assert torch.autograd.gradcheck(lambda x: downsample2d(x, f), (x,))
+    assert torch.autograd.gradgradcheck(lambda x: downsample2d(x, f), (x,))
 
 
 # ---------------------------------------------------------------------------------------------

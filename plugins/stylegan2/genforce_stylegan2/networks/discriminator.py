@@ -15,7 +15,13 @@ import torch
 from torch import nn
 
 from ..ops import upfirdn2d
-from .layers import Conv2dLayer, FullyConnectedLayer, MappingNetwork, _check_shape
+from .layers import (
+    Conv2dLayer,
+    FullyConnectedLayer,
+    MappingNetwork,
+    _check_shape,
+    block_memory_format,
+)
 
 __all__ = ['DiscriminatorBlock', 'MinibatchStdLayer', 'DiscriminatorEpilogue', 'MappingNetwork',
            'Discriminator']
@@ -42,6 +48,7 @@ class DiscriminatorBlock(nn.Module):
         conv_clamp: Clamp of the convolution outputs (None: no clamping).
         use_fp16: Run in float16 (on CUDA).
         fp16_channels_last: Use channels-last memory format when in float16.
+        cpu_channels_last: Use channels-last memory format on the CPU (faster there).
         freeze_layers: Layers with an index below this are frozen (stored as buffers).
     """
 
@@ -49,7 +56,8 @@ class DiscriminatorBlock(nn.Module):
                  img_channels: int, first_layer_idx: int, architecture: str = 'resnet',
                  activation: str = 'lrelu', resample_filter: Sequence[float] = (1, 3, 3, 1),
                  conv_clamp: float | None = None, use_fp16: bool = False,
-                 fp16_channels_last: bool = False, freeze_layers: int = 0):
+                 fp16_channels_last: bool = False, freeze_layers: int = 0,
+                 cpu_channels_last: bool = True):
         if in_channels not in (0, tmp_channels):
             raise ValueError(f'in_channels must be 0 or tmp_channels ({tmp_channels}), '
                              f'got {in_channels}')
@@ -62,6 +70,8 @@ class DiscriminatorBlock(nn.Module):
         self.architecture = architecture
         self.use_fp16 = use_fp16
         self.channels_last = use_fp16 and fp16_channels_last
+        self.fp16_channels_last = fp16_channels_last
+        self.cpu_channels_last = cpu_channels_last
         self.register_buffer('resample_filter', upfirdn2d.setup_filter(list(resample_filter)))
 
         self.num_layers = 0
@@ -93,8 +103,8 @@ class DiscriminatorBlock(nn.Module):
         device = (x if x is not None else img).device
         use_fp16 = self.use_fp16 and not force_fp32 and device.type == 'cuda'
         dtype = torch.float16 if use_fp16 else torch.float32
-        memory_format = (torch.channels_last if self.channels_last and use_fp16
-                         else torch.contiguous_format)
+        memory_format = block_memory_format(device, use_fp16, self.fp16_channels_last,
+                                            self.cpu_channels_last)
 
         if x is not None:
             x = x.to(dtype=dtype, memory_format=memory_format)

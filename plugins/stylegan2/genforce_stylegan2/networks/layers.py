@@ -241,3 +241,14 @@ def _check_shape(x: torch.Tensor | None, shape: list[int | None], name: str) -> 
         got = None if x is None else list(x.shape)
         want = ['N' if s is None else s for s in shape]
         raise ValueError(f'{name} must have shape {want}, got {got}')
+
+
+def block_memory_format(device: torch.device, use_fp16: bool, fp16_channels_last: bool,
+                        cpu_channels_last: bool) -> torch.memory_format:
+    """Layout of a block's activations: channels-last for float16 layers that ask for it (as
+    official, on CUDA) and, with ``cpu_channels_last``, for every block on the CPU, where
+    oneDNN convolves the few channels of small models (3 to 32) up to several times faster
+    in that layout (benchmarks/cpu_speedups.py)."""
+    if (use_fp16 and fp16_channels_last) or (cpu_channels_last and device.type == 'cpu'):
+        return torch.channels_last
+    return torch.contiguous_format

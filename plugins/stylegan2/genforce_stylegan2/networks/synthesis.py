@@ -24,6 +24,7 @@ from .layers import (
     FullyConnectedLayer,
     MappingNetwork,
     _check_shape,
+    block_memory_format,
 )
 
 NOISE_MODES = ('random', 'const', 'none')
@@ -202,7 +203,7 @@ class SynthesisBlock(nn.Module):
                  resample_filter: Sequence[float] = (1, 3, 3, 1),
                  conv_clamp: float | None = None, use_fp16: bool = False,
                  fp16_channels_last: bool = False, fused_modconv_default='auto',
-                 **layer_kwargs):
+                 cpu_channels_last: bool = True, **layer_kwargs):
         if architecture not in ('orig', 'skip', 'resnet'):
             raise ValueError(f"architecture must be 'orig', 'skip' or 'resnet', got "
                              f'{architecture!r}')
@@ -215,6 +216,8 @@ class SynthesisBlock(nn.Module):
         self.architecture = architecture
         self.use_fp16 = use_fp16
         self.channels_last = use_fp16 and fp16_channels_last
+        self.fp16_channels_last = fp16_channels_last
+        self.cpu_channels_last = cpu_channels_last
         self.fused_modconv_default = fused_modconv_default
         self.register_buffer('resample_filter', upfirdn2d.setup_filter(list(resample_filter)))
         self.num_conv = 0
@@ -249,15 +252,15 @@ class SynthesisBlock(nn.Module):
         # Half precision only on CUDA: CPU runs these layers in float32.
         use_fp16 = self.use_fp16 and not force_fp32 and ws.device.type == 'cuda'
         dtype = torch.float16 if use_fp16 else torch.float32
-        memory_format = (torch.channels_last if self.channels_last and use_fp16
-                         else torch.contiguous_format)
+        memory_format = block_memory_format(ws.device, use_fp16, self.fp16_channels_last,
+                                            self.cpu_channels_last)
         if fused_modconv is None:
             fused_modconv = self.fused_modconv_default
         fused_modconv = _resolve_fused(fused_modconv, self.training, dtype, ws.shape[0])
 
         if self.in_channels == 0:
-            x = self.const.to(dtype=dtype, memory_format=memory_format)
-            x = x.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = self.const.to(dtype=dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = x.to(memory_format=memory_format)
         else:
             _check_shape(x, [None, self.in_channels, self.resolution // 2,
                              self.resolution // 2], 'block input')
@@ -300,6 +303,7 @@ class SynthesisNetwork(nn.Module):
         num_fp16_res: Number of highest resolutions that run in float16 (CUDA only).
         **block_kwargs: For every block: ``architecture`` ('orig', 'skip', 'resnet'),
             ``conv_clamp``, ``resample_filter``, ``fp16_channels_last``,
+            ``cpu_channels_last`` (default True: channels-last activations on the CPU),
             ``fused_modconv_default`` ('auto', the official rule: separate modulation while
             training, one grouped convolution in float32 inference; or True, False,
             'inference_only'), and layer arguments such as ``use_noise``.
