@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         cfg.resume, cfg.load_from = True, args.resume
     if args.amp:
         enable_amp(cfg)
+    keep_freed_memory_on_cpu()
     runner = build_runner(cfg)
     try:
         runner.train()
@@ -111,6 +112,16 @@ def train_worker(args: argparse.Namespace) -> int:
     """One process of ``--gpus N``: ``run`` as if started by torchrun."""
     args.gpus, args.launcher = 1, 'pytorch'
     return run(args)
+
+
+def keep_freed_memory_on_cpu() -> None:
+    """Training on the CPU: reuse freed memory instead of faulting it in again (glibc)."""
+    import torch
+
+    from ..engine.cpu_memory import keep_freed_memory
+
+    if not torch.cuda.is_available():
+        keep_freed_memory()
 
 
 def enable_amp(cfg) -> None:
