@@ -94,3 +94,18 @@ def test_official_learning_trains_and_judges_our_side():
     for e in run['evals']:
         assert 0 <= e['shapes_recognised'] <= 1 and 0 <= e['shapes_coverage'] <= 1
         assert e['shapes_fd'] > 100 and e['train_s'] > 0  # 8 images in: far from the data
+
+
+def test_cpu_speedups_table_and_json(tmp_path, capsys):
+    cpu_speedups = _load('cpu_speedups')
+    out = tmp_path / 'cpu.json'
+    assert cpu_speedups.main(['--batch', '4', '--iters', '1', '--rounds', '1', '--repeats', '1',
+                              '--out', str(out)]) == 0
+    printed = capsys.readouterr().out
+    rows = json.loads(out.read_text())['results']
+    variants = {(r['memory'], r['layout']) for r in rows}
+    assert ('glibc_default', 'nchw') in variants and ('glibc_default', 'channels_last') in variants
+    base = next(r for r in rows if (r['memory'], r['layout']) == ('glibc_default', 'nchw'))
+    assert base['speedup_cpu'] == base['speedup_wall'] == 1.0 and base['rounds'] == 1
+    assert all(r['cpu_ms_per_iter'] > 0 and f'{r["speedup_wall"]:.2f}x' in printed
+               for r in rows)
