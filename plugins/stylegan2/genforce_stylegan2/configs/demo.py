@@ -1,6 +1,6 @@
 # The built-in demo (`bash tools/demo.sh`): a small conditional StyleGAN2 on the built-in shapes
 # dataset (`builtin:shapes32`, 32x32: written on first use to ~/.cache/genforce/builtin), sized
-# to draw recognisable coloured shapes within about 14 minutes on 2 CPU cores: 64-wide w, 2-layer
+# to draw recognisable coloured shapes within about 11 minutes on 2 CPU cores: 64-wide w, 2-layer
 # mapping, at most 32 channels (8 at 32x32, 16 at 16x16), float32 only, batch 32, lr 0.01, no
 # path length or style mixing (as the official cifar config), EMA half-life 2 kimg with ramp-up.
 # Every setting below was measured (docs/demo_tuning.md): batch 32 trains ~1.6x the images per
