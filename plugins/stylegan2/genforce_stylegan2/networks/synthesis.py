@@ -252,11 +252,12 @@ class SynthesisBlock(nn.Module):
         # Half precision only on CUDA: CPU runs these layers in float32.
         use_fp16 = self.use_fp16 and not force_fp32 and ws.device.type == 'cuda'
         dtype = torch.float16 if use_fp16 else torch.float32
-        memory_format = block_memory_format(ws.device, use_fp16, self.fp16_channels_last,
-                                            self.cpu_channels_last)
         if fused_modconv is None:
             fused_modconv = self.fused_modconv_default
         fused_modconv = _resolve_fused(fused_modconv, self.training, dtype, ws.shape[0])
+        # The fused path folds the batch into channels (an NCHW reshape): no channels-last.
+        memory_format = block_memory_format(ws.device, use_fp16, self.fp16_channels_last,
+                                            self.cpu_channels_last and not fused_modconv)
 
         if self.in_channels == 0:
             x = self.const.to(dtype=dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
