@@ -258,7 +258,7 @@ def _filter_channels_last(x: torch.Tensor, f: torch.Tensor, dx: int, dy: int,
     convolution of stride ``down``, which oneDNN runs in that layout several times faster
     than the matrix products (which would need the image in NCHW and back)."""
     x0, x1, y0, y1 = padding
-    n, c, h, w = x.shape
+    c = x.shape[1]
     f = _oriented(f, gain, flip_filter).to(x.dtype)
     if f.ndim == 1:
         f = torch.outer(f, f)
