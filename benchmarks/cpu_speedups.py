@@ -38,14 +38,10 @@ LAYOUTS = ('nchw', 'channels_last')
 MEMORY = ('glibc_default', 'keep_freed')
 
 
-def set_layout(model: torch.nn.Module, layout: str) -> None:
-    for module in model.modules():
-        if hasattr(module, 'cpu_channels_last'):
-            module.cpu_channels_last = layout == 'channels_last'
-
-
 def time_layouts(config: str, batch: int, iters: int, rounds: int) -> dict[str, list]:
     """``{layout: [(cpu_s, wall_s) per iteration, one per round]}`` in this process."""
+    from genforce_stylegan2.networks.layers import set_cpu_channels_last
+
     with ops_implementation('ref'):
         torch.manual_seed(0)
         model, optim, data, _ = build(config, batch, None, 'cpu')
@@ -55,7 +51,7 @@ def time_layouts(config: str, batch: int, iters: int, rounds: int) -> dict[str, 
             model.train_step(data, optim)
         for _ in range(rounds):
             for layout in LAYOUTS:
-                set_layout(model, layout)
+                set_cpu_channels_last(model, layout == 'channels_last')
                 model.train_step(data, optim)  # the first step after a switch converts
                 cpu, wall = time.process_time(), time.perf_counter()
                 for _ in range(iters):

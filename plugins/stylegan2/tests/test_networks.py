@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from genforce_stylegan2.networks import Discriminator, Generator, MappingNetwork
+from genforce_stylegan2.networks.layers import set_cpu_channels_last
 from genforce_stylegan2.networks.synthesis import modulated_conv2d
 
 SMALL_G = dict(channel_base=256, channel_max=32, num_fp16_res=0)
@@ -127,12 +128,6 @@ def test_fused_and_unfused_modconv_agree(arch):
                                    fused, atol=1e-5, rtol=1e-5)
 
 
-def _set_cpu_channels_last(net: torch.nn.Module, on: bool) -> None:
-    for m in net.modules():
-        if hasattr(m, 'cpu_channels_last'):
-            m.cpu_channels_last = on
-
-
 @pytest.mark.parametrize('arch', ['orig', 'skip', 'resnet'])
 def test_cpu_channels_last_changes_only_the_layout(arch):
     # On the CPU the blocks run channels-last by default (faster there); outputs, parameter
@@ -143,8 +138,8 @@ def test_cpu_channels_last_changes_only_the_layout(arch):
     z, real = torch.randn(4, 16), torch.randn(4, 3, 16, 16)
     results = []
     for on in (True, False):
-        _set_cpu_channels_last(G, on)
-        _set_cpu_channels_last(D, on)
+        set_cpu_channels_last(G, on)
+        set_cpu_channels_last(D, on)
         G.zero_grad()
         D.zero_grad()
         ws = G.mapping(z, None)

@@ -69,7 +69,7 @@ class DiscriminatorBlock(nn.Module):
         self.first_layer_idx = first_layer_idx
         self.architecture = architecture
         self.use_fp16 = use_fp16
-        self.channels_last = use_fp16 and fp16_channels_last
+        weights_channels_last = use_fp16 and fp16_channels_last  # stored layout
         self.fp16_channels_last = fp16_channels_last
         self.cpu_channels_last = cpu_channels_last
         self.register_buffer('resample_filter', upfirdn2d.setup_filter(list(resample_filter)))
@@ -84,7 +84,7 @@ class DiscriminatorBlock(nn.Module):
 
         flags = trainable()
         common = dict(activation=activation, conv_clamp=conv_clamp,
-                      channels_last=self.channels_last)
+                      channels_last=weights_channels_last)
         if in_channels == 0 or architecture == 'skip':
             self.fromrgb = Conv2dLayer(img_channels, tmp_channels, kernel_size=1,
                                        trainable=next(flags), **common)
@@ -96,7 +96,7 @@ class DiscriminatorBlock(nn.Module):
         if architecture == 'resnet':
             self.skip = Conv2dLayer(tmp_channels, out_channels, kernel_size=1, bias=False, down=2,
                                     trainable=next(flags), resample_filter=resample_filter,
-                                    channels_last=self.channels_last)
+                                    channels_last=weights_channels_last)
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None,
                 force_fp32: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -252,3 +252,10 @@ def block_memory_format(device: torch.device, use_fp16: bool, fp16_channels_last
     if (use_fp16 and fp16_channels_last) or (cpu_channels_last and device.type == 'cpu'):
         return torch.channels_last
     return torch.contiguous_format
+
+
+def set_cpu_channels_last(module: nn.Module, on: bool) -> None:
+    """Switch the CPU channels-last layout of every StyleGAN2 block inside ``module``."""
+    for m in module.modules():
+        if hasattr(m, 'cpu_channels_last'):
+            m.cpu_channels_last = on

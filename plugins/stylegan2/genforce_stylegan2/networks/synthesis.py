@@ -215,7 +215,7 @@ class SynthesisBlock(nn.Module):
         self.is_last = is_last
         self.architecture = architecture
         self.use_fp16 = use_fp16
-        self.channels_last = use_fp16 and fp16_channels_last
+        weights_channels_last = use_fp16 and fp16_channels_last  # stored layout
         self.fp16_channels_last = fp16_channels_last
         self.cpu_channels_last = cpu_channels_last
         self.fused_modconv_default = fused_modconv_default
@@ -229,20 +229,20 @@ class SynthesisBlock(nn.Module):
             self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim=w_dim,
                                         resolution=resolution, up=2,
                                         resample_filter=resample_filter, conv_clamp=conv_clamp,
-                                        channels_last=self.channels_last, **layer_kwargs)
+                                        channels_last=weights_channels_last, **layer_kwargs)
             self.num_conv += 1
         self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim=w_dim,
                                     resolution=resolution, conv_clamp=conv_clamp,
-                                    channels_last=self.channels_last, **layer_kwargs)
+                                    channels_last=weights_channels_last, **layer_kwargs)
         self.num_conv += 1
         if is_last or architecture == 'skip':
             self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim,
-                                    conv_clamp=conv_clamp, channels_last=self.channels_last)
+                                    conv_clamp=conv_clamp, channels_last=weights_channels_last)
             self.num_torgb += 1
         if in_channels != 0 and architecture == 'resnet':
             self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2,
                                     resample_filter=resample_filter,
-                                    channels_last=self.channels_last)
+                                    channels_last=weights_channels_last)
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
                 force_fp32: bool = False, fused_modconv=None,
