@@ -412,6 +412,7 @@ def test_gpus_2_trains_with_two_processes(genforce, example_config, example_plug
     if not torch.cuda.is_available():
         assert 'starting 2 CPU processes (gloo)' in proc.stderr
     assert 'Traceback' not in proc.stderr
+    assert 'Warning' not in proc.stderr, proc.stderr  # threads set, no pinning without a GPU
 
 
 @pytest.mark.slow

@@ -44,7 +44,8 @@ def launch_local(nproc: int, worker: Worker, args: argparse.Namespace) -> int:
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     check_gpu_count(nproc)
-    os.environ.setdefault('OMP_NUM_THREADS', '1')  # torchrun's default for several processes
+    for threads in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):  # torchrun's and mmengine's default
+        os.environ.setdefault(threads, '1')  # for several processes (and mmengine's warning)
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc,
                           run_id=f'genforce-{uuid.uuid4().hex[:8]}', rdzv_backend='c10d',
                           rdzv_endpoint='localhost:0',  # torchrun --standalone: a free port

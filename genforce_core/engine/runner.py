@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os.path as osp
 
+import torch
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
@@ -61,6 +62,13 @@ class GenforceRunner(Runner):
             from mmengine.device import get_device
             return GANDataParallel(model.to(get_device()))
         return super().wrap_model(model_wrapper_cfg, model)
+
+    @staticmethod
+    def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
+        # Pinned memory only helps copies to a GPU; without one torch warns on every run.
+        if isinstance(dataloader, dict) and not torch.cuda.is_available():
+            dataloader = {**dataloader, 'pin_memory': False}
+        return Runner.build_dataloader(dataloader, seed, diff_rank_seed)
 
     def save_checkpoint(self, out_dir: str, filename: str, *args, meta: dict | None = None,
                         **kwargs) -> None:
