@@ -14,7 +14,7 @@
 # mapping, projection in D), so what a square is is learned from the squares of every colour
 # and ground. D maps the label through 2 layers as G does (the official 8 learn more slowly).
 # Mapping lr multiplier 0.3 in G and D (official 0.01): at 200 kimg 83-94 % recognised on seeds
-# 0-2, against 71-81 % with 0.01 and 73-90 % with 0.1.
+# 0-3, against 71-81 % (seeds 0-2) with 0.01 and 73-90 % with 0.1.
 # Everything else is the StyleGAN2 base.
 _base_ = ['_base_/models/stylegan2.py']
 resolution = 32
@@ -37,7 +37,7 @@ optim_wrapper = dict(generator=dict(reg_interval=4, optimizer=dict(lr=0.01)),
 train_dataloader = dict(batch_size=32, num_workers=1,
                         dataset=dict(path='builtin:shapes32', resolution=resolution,
                                      use_labels=True))
-# 200 kimg: the recognised share passes 80 % by then on seeds 0-2 (docs/demo_tuning.md).
+# 200 kimg: the recognised share passes 80 % by then on seeds 0-3 (docs/demo_tuning.md).
 train_cfg = dict(total_kimg=200)
 custom_hooks = [
     dict(type='SampleGridHook', interval_kimg=10, num_samples=64),
