@@ -25,9 +25,11 @@ def rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(_as_python_state(state['python']))
     np.random.set_state(state['numpy'])
-    torch.set_rng_state(state['torch'])
+    # RNG states are CPU byte tensors, but a resume on a GPU loads the checkpoint onto it
+    # (mmengine's map_location 'default'), and torch only takes them back from the CPU.
+    torch.set_rng_state(state['torch'].cpu())
     if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state['cuda'])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
 
 
 def _as_python_state(state):
