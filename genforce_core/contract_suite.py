@@ -7,6 +7,7 @@ Use it through :mod:`genforce_core.testing` (``contract_tests`` for pytest,
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import tempfile
 from collections.abc import Callable, Mapping
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import nn
 
 from . import contracts
@@ -206,8 +208,6 @@ def check_forward_backward(case: ModelCase) -> None:
     """Images and scores of the documented shapes; gradients reach both networks (and the
     images, for R1 and gradient penalties); one full ``train_step`` gives finite losses and
     changes the weights."""
-    from mmengine.optim import OptimWrapper, OptimWrapperDict
-
     model = build(case).train()
     G, D = model.generator, model.discriminator
     z, c = _inputs(G)
@@ -232,8 +232,40 @@ def check_forward_backward(case: ModelCase) -> None:
         assert all(torch.isfinite(g).all() for g in grads if g is not None)
     model.zero_grad(set_to_none=True)
 
+    _check_train_step(model, OptimWrapper)
+
+
+def check_autocast_step(case: ModelCase) -> str | None:
+    """One full ``train_step`` under autocast, as ``genforce train --amp`` runs it (here the
+    CPU's float16 autocast; mmengine's AmpOptimWrapper needs a GPU): finite losses, both
+    networks change, and every parameter and buffer stays float32."""
+    model = build(case).train()
+    if model.discriminator is None:
+        return NOT_APPLICABLE
+    _check_train_step(model, _CpuAutocastOptimWrapper)
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        assert not tensor.is_floating_point() or tensor.dtype == torch.float32, (
+            f'{name} became {tensor.dtype} under autocast')
+    return None
+
+
+class _CpuAutocastOptimWrapper(OptimWrapper):
+    """What ``--amp`` does to the forward passes, on the CPU."""
+
+    @contextlib.contextmanager
+    def optim_context(self, model: nn.Module):
+        with super().optim_context(model), torch.autocast('cpu', dtype=torch.float16):
+            yield
+
+
+def _check_train_step(model: nn.Module, wrapper: Callable[[torch.optim.Optimizer], Any]) -> None:
+    """One ``train_step`` of ``model`` gives finite losses, counts the images and changes
+    both networks."""
+    G, D = model.generator, model.discriminator
+    z, c = _inputs(G)
+    shape = [BATCH, G.img_channels, G.img_resolution, G.img_resolution]
     optims = OptimWrapperDict(**{
-        name: OptimWrapper(torch.optim.Adam(net.parameters(), lr=1e-3))
+        name: wrapper(torch.optim.Adam(net.parameters(), lr=1e-3))
         for name, net in (('generator', G), ('discriminator', D))})
     before = {'generator': _state(G), 'discriminator': _state(D)}
     gen = torch.Generator().manual_seed(2)
@@ -457,6 +489,7 @@ def _set_lod(model: nn.Module, lod: float) -> None:
 CHECKS: dict[str, Callable[..., str | None]] = {
     'build': check_build,
     'forward_backward': check_forward_backward,
+    'autocast_step': check_autocast_step,
     'state_dict': check_state_dict_round_trip,
     'deterministic_eval': check_deterministic_eval,
     'load_generator': check_load_generator,

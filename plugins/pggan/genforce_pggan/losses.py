@@ -44,7 +44,7 @@ class WGANGPLoss(nn.Module):
                          c: torch.Tensor) -> dict:
         u = torch.rand(real_img.shape[0], 1, 1, 1, device=real_img.device,
                        dtype=real_img.dtype)
-        mixed = torch.lerp(real_img.detach(), fake_img.detach(), u).requires_grad_(True)
+        mixed = torch.lerp(real_img.detach(), fake_img.detach().to(u.dtype), u).requires_grad_(True)
         logits = gan.discriminate(mixed, c)
         (grad,) = torch.autograd.grad(logits.sum(), mixed, create_graph=True)
         norm = grad.flatten(1).square().sum(dim=1).sqrt()

@@ -122,6 +122,7 @@ class MappingNetwork(nn.Module):
             x = pixel_norm(x)
         for idx in range(self.num_layers):
             x = lrelu(getattr(self, f'Dense{idx}')(x))
+        x = x.to(torch.float32)  # float16 under autocast (--amp); w_avg and ws stay float32
         if update_emas is None:
             update_emas = self.training and not skip_w_avg_update
         if update_emas and self.w_avg_beta is not None:

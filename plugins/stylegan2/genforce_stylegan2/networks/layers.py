@@ -211,6 +211,9 @@ class MappingNetwork(nn.Module):
             raise ValueError('MappingNetwork with z_dim == 0 and c_dim == 0 has no input')
         for idx in range(self.num_layers):
             x = getattr(self, f'fc{idx}')(x)
+        # Under autocast (--amp) the layers return float16; w stays float32 as without it,
+        # for w_avg, truncation and style mixing.
+        x = x.to(torch.float32)
 
         if update_emas is None:
             update_emas = self.training and not skip_w_avg_update

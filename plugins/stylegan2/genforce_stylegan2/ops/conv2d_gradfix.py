@@ -69,12 +69,22 @@ def _use_custom(x: torch.Tensor, weight: torch.Tensor) -> bool:
     return enabled and torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
 
 
+def _autocast(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+    """Cast as autocast (``--amp``) casts ``F.conv2d``: the Function's ``aten.convolution``
+    is not on autocast's lists, so under it a float16 input would meet a float32 weight."""
+    device = x.device.type
+    if not torch.is_autocast_enabled(device):
+        return x, weight, bias
+    dtype = torch.get_autocast_dtype(device)
+    return x.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype)
+
+
 def conv2d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
            stride=1, padding=0, dilation=1, groups: int = 1) -> torch.Tensor:
     """Drop-in for :func:`torch.nn.functional.conv2d` (integer or pair padding only)."""
     if _use_custom(input, weight):
-        return _ConvFunction.apply(input, weight, bias, _pair(stride), _pair(padding),
-                                   _pair(dilation), False, [0, 0], groups)
+        return _ConvFunction.apply(*_autocast(input, weight, bias), _pair(stride),
+                                   _pair(padding), _pair(dilation), False, [0, 0], groups)
     return F.conv2d(input, weight, bias, stride=stride, padding=padding, dilation=dilation,
                     groups=groups)
 
@@ -84,8 +94,9 @@ def conv_transpose2d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
                      dilation=1) -> torch.Tensor:
     """Drop-in for :func:`torch.nn.functional.conv_transpose2d`."""
     if _use_custom(input, weight):
-        return _ConvFunction.apply(input, weight, bias, _pair(stride), _pair(padding),
-                                   _pair(dilation), True, _pair(output_padding), groups)
+        return _ConvFunction.apply(*_autocast(input, weight, bias), _pair(stride),
+                                   _pair(padding), _pair(dilation), True, _pair(output_padding),
+                                   groups)
     return F.conv_transpose2d(input, weight, bias, stride=stride, padding=padding,
                               output_padding=output_padding, groups=groups, dilation=dilation)
 

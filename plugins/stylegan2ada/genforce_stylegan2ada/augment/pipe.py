@@ -154,6 +154,15 @@ class AugmentPipe(nn.Module):
             raise ValueError(f'AugmentPipe expects [N, C, H, W] images, got {list(images.shape)}')
         if not any(v > 0 for v in self.multipliers.values()) or float(self.p) <= 0:
             return images
+        # The transforms are float32 (or float64) math: matrices, filters, sampling grids; also
+        # under autocast (--amp), where the generator's images may come as float16.
+        dtype = images.dtype
+        with torch.autocast(images.device.type, enabled=False):
+            if dtype in (torch.float16, torch.bfloat16):
+                images = images.float()
+            return self._augment(images).to(dtype)
+
+    def _augment(self, images: torch.Tensor) -> torch.Tensor:
         if self._on(*BLIT):
             images = self._blit(images)
         if self._on(*GEOM):
