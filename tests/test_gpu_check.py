@@ -162,6 +162,12 @@ def test_budget_and_failed_setup_skip_later_steps(tmp_path, monkeypatch):
     assert [r.status for r in results] == ['timeout', 'skipped']  # cut to the budget
     assert results[0].timeout_s == pytest.approx(1.5, abs=0.2)
     assert 'time budget of 2 s used up' in results[1].note
+    # A step that needs more than the minimum (speed: one measurement) is skipped, not
+    # started to fail: the second GPU run had 15 s left for it and reported 'failed'.
+    needy = fake_step('needy', WRITE_JSON)
+    needy.min_s = 30
+    assert run_mod.run_all([needy], ctx, dict(os.environ), budget_s=20)[0].status == 'skipped'
+    assert next(s for s in run_mod.STEPS if s.name == 'speed').min_s >= 60
 
     steps = [fake_step('setup', 'import sys; sys.exit(1)', required=True),
              fake_step('next', WRITE_JSON)]
@@ -243,6 +249,9 @@ def test_tests_step_finds_cuda_tests_and_counts_junit(tmp_path):
     assert counts['failures'][0]['test'].endswith('::test_bad')
     assert 'wrong' in counts['failures'][0]['message']
     assert counts['skip_reasons'] == {'needs a CUDA device': 1}
+    assert tests_step.skipped_for_want_of_cuda('needs a CUDA device')
+    # The first GPU run failed this step on the one test that checks the no-GPU behaviour.
+    assert not tests_step.skipped_for_want_of_cuda('checks the behaviour without a CUDA device')
 
 
 def test_setup_installs_own_wheels_and_only_missing_others(tmp_path):
