@@ -5,10 +5,13 @@ Work is cut into global batches of ``batch_size``; rank ``r`` of ``W`` takes bat
 ``b * batch_size ...``, or latents drawn from a generator seeded by ``(seed, b)``), so the gathered
 features, put back in batch order, are the same for any number of processes.
 
-Overlap: while the detector runs on batch ``b``, a producer thread already makes batch ``b + 1``
-(decoding on DataLoader workers for datasets; generation for generators, on CUDA in its own
-stream, joined to the detector's stream with an event). Nothing calls ``.cpu()`` per batch:
-features stay on the device until the end, so the GPU never waits on the host.
+Overlap: while the detector runs on batch ``b``, the next batch is already being made: decoded
+on DataLoader workers for datasets, always; generated on a producer thread (on CUDA in its own
+stream, joined to the detector's stream with an event) for generators, only when asked
+(``overlap=True``): on one H200 it was slower than one thread (StyleGAN2 256x256, 2048 images,
+batch 64: 4.66 s against 3.78 s, generation alone 2.99 s; both threads launch kernels and
+contend for the interpreter). Nothing calls ``.cpu()`` per batch: features stay on the device
+until the end, so the GPU never waits on the host.
 """
 from __future__ import annotations
 
@@ -131,7 +134,7 @@ def latent_generator(seed: int, batch: int) -> torch.Generator:
 @torch.no_grad()
 def extract_generator(detector: torch.nn.Module, generate: Callable, z_dim: int,
                       num_items: int, *, batch_size: int = 64, labels: np.ndarray | None = None,
-                      c_dim: int = 0, seed: int = 0, overlap: bool | None = None,
+                      c_dim: int = 0, seed: int = 0, overlap: bool = False,
                       progress: bool = True, desc: str = 'generated features'
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """Features ``[N, 2048]`` and logits ``[N, 1008]`` of ``num_items`` generated images.
@@ -142,7 +145,6 @@ def extract_generator(detector: torch.nn.Module, generate: Callable, z_dim: int,
     """
     device = next(detector.parameters()).device
     batches = my_batches(num_items, batch_size)
-    overlap = device.type == 'cuda' if overlap is None else overlap
 
     def make(batch):
         with torch.no_grad():  # grad mode is per thread: the producer thread needs its own
