@@ -61,6 +61,8 @@ def build(config: str, batch: int, cfg_options: dict | None, device: str):
 
     load_plugins()
     cfg = load_config(config, cfg_options)
+    if device == 'cuda':  # as the Runner sets it from env_cfg (training, official too: on)
+        torch.backends.cudnn.benchmark = bool(cfg.get('env_cfg', {}).get('cudnn_benchmark'))
     DefaultScope.get_instance(f'bench-{time.time()}', scope_name='genforce')
     model = MODELS.build(cfg.model).to(device)
     optim_cfg = {k: v for k, v in cfg.optim_wrapper.to_dict().items() if k != 'constructor'}
@@ -145,7 +147,8 @@ def _measure(config: str, batch: int, iters: int, warmup: int, device: str,
                 ops=ops, precision=precision, iters=iters, img_per_s=images / seconds,
                 sec_per_kimg=seconds / images * 1000,
                 peak_mem_mb=(torch.cuda.max_memory_allocated() / 2**20
-                             if device == 'cuda' else None))
+                             if device == 'cuda' else None),
+                cudnn_benchmark=torch.backends.cudnn.benchmark if device == 'cuda' else None)
 
 
 def ada_variants(config: str, cfg_options: dict | None, ps: list[float],
