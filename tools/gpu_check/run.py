@@ -66,7 +66,7 @@ class Step:
     timeout_s: float
     argv: Callable[[Context, float], list[str]]  # (context, seconds allowed) -> command line
     required: bool = False  # later steps are skipped when it fails
-    min_s: float = 0.0  # not started with less time left (default: MIN_STEP_S)
+    min_s: float = 0.0  # not started with less time left than this (or MIN_STEP_S)
 
 
 @dataclass
